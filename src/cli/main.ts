@@ -1,0 +1,39 @@
+import { ConfigError, loadConfig, type Config } from '../config.js';
+import { ModelError } from '../segment/models.js';
+import { InputError } from './errors.js';
+import { runSegment, SEGMENT_USAGE } from './segment-command.js';
+
+const COMMANDS: Record<string, { usage: string; run: (argv: string[], config: Config) => Promise<void> }> = {
+  segment: { usage: SEGMENT_USAGE, run: runSegment },
+};
+
+function usage(): string {
+  return ['usage:', ...Object.values(COMMANDS).map((c) => `  ${c.usage}`)].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h') {
+    console.log(usage());
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    console.error(`clipmask: unknown command "${name}"\n${usage()}`);
+    return 2;
+  }
+  try {
+    await command.run(rest, loadConfig());
+    return 0;
+  } catch (error) {
+    // Bad input and bad configuration: one line, exit 2. Anything else is a bug: show it all.
+    if (error instanceof InputError || error instanceof ModelError || error instanceof ConfigError || String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS_')) {
+      console.error(`clipmask: ${(error as Error).message}`);
+      return 2;
+    }
+    console.error(error);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

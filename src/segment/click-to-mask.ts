@@ -1,0 +1,60 @@
+import type { BinaryMask, Box, ImageEmbedding } from '../types.js';
+import { maskBox } from './postprocess.js';
+import type { DecodePoint, SamSegmenter } from './segmenter.js';
+
+/**
+ * Clicks (and an optional box) -> one mask, the way SAM's interactive demos
+ * get good masks from few clicks:
+ *  1. a first pass with the clicks; a lone click is ambiguous (part, object,
+ *     group), so the best of SAM's three multimask candidates by predicted IoU
+ *     is taken;
+ *  2. refinement passes that feed the previous low-res logits back as the
+ *     mask prompt, together with the clicks and the box around the current
+ *     mask (the user's box when there is one).
+ */
+
+export interface ClickPrompt {
+  points: DecodePoint[];
+  box?: Box;
+}
+
+export interface ClickMaskOptions {
+  /** Decoder passes after the first one. */
+  refinePasses?: number;
+}
+
+export interface ClickMaskResult {
+  mask: BinaryMask;
+  /** Full-size logits, [height, width]: used to resolve overlaps between objects. */
+  logits: Float32Array;
+  /** Low-res logits, [256, 256]: the mask prompt for a later frame. */
+  lowRes: Float32Array;
+  /** Predicted IoU of the final pass. */
+  score: number;
+}
+
+export const DEFAULT_REFINE_PASSES = 2;
+
+/** SAM's own rule: multimask output when the prompt is a single click (no box). */
+export function isAmbiguous(prompt: ClickPrompt): boolean {
+  return prompt.points.length === 1 && !prompt.box;
+}
+
+export async function maskFromClicks(
+  segmenter: SamSegmenter,
+  embedding: ImageEmbedding,
+  prompt: ClickPrompt,
+  options: ClickMaskOptions = {},
+): Promise<ClickMaskResult> {
+  const passes = options.refinePasses ?? DEFAULT_REFINE_PASSES;
+  let result = await segmenter.decode(embedding, prompt, isAmbiguous(prompt));
+  let image = segmenter.toImage(embedding, result.lowRes);
+  for (let pass = 0; pass < passes; pass++) {
+    const box = prompt.box ?? maskBox(image.mask) ?? undefined;
+    const refined = await segmenter.decode(embedding, { points: prompt.points, box, maskInput: result.lowRes });
+    const refinedImage = segmenter.toImage(embedding, refined.lowRes);
+    result = refined;
+    image = refinedImage;
+  }
+  return { mask: image.mask, logits: image.logits, lowRes: result.lowRes, score: result.score };
+}

@@ -1,0 +1,150 @@
+import type { BinaryMask, Box } from '../types.js';
+import type { ResizedShape } from './preprocess.js';
+
+/**
+ * Post-processing of SAM decoder outputs. The exported decoder graph turns the
+ * 256x256 low-res logits into full-size logits with two half-pixel bilinear
+ * resizes (256 -> 1024, crop the unpadded part, -> original size). We do the
+ * same here in plain TypeScript so that intermediate decoder passes never pay
+ * for full-resolution output, and so that any candidate mask (not just the
+ * graph's own choice) can be brought to full size.
+ */
+
+/**
+ * One axis of ONNX Resize(mode=linear, coordinate_transformation_mode=half_pixel),
+ * as ONNX Runtime computes it: source coordinate clamped to [0, in - 1].
+ * Returns, for every output index, the two source indices and the weight of the second.
+ */
+export function linearResizeTaps(inSize: number, outSize: number, count = outSize) {
+  const lo = new Int32Array(count);
+  const hi = new Int32Array(count);
+  const w = new Float32Array(count);
+  const scale = outSize / inSize;
+  for (let i = 0; i < count; i++) {
+    let src = (i + 0.5) / scale - 0.5;
+    if (src < 0) src = 0;
+    if (src > inSize - 1) src = inSize - 1;
+    const i0 = Math.floor(src);
+    lo[i] = i0;
+    hi[i] = Math.min(i0 + 1, inSize - 1);
+    w[i] = src - i0;
+  }
+  return { lo, hi, w };
+}
+
+/**
+ * Separable bilinear resize of a single-channel float image, keeping only the
+ * top-left `keepWidth` x `keepHeight` of the (virtual) `outWidth` x `outHeight` result.
+ *   src: [inHeight, inWidth] float32 -> returns [keepHeight, keepWidth] float32
+ */
+export function resizeBilinear(
+  src: Float32Array,
+  inWidth: number,
+  inHeight: number,
+  outWidth: number,
+  outHeight: number,
+  keepWidth = outWidth,
+  keepHeight = outHeight,
+): Float32Array {
+  const cols = linearResizeTaps(inWidth, outWidth, keepWidth);
+  const rows = linearResizeTaps(inHeight, outHeight, keepHeight);
+  // Horizontal pass: [inHeight, keepWidth]
+  const tmp = new Float32Array(inHeight * keepWidth);
+  for (let y = 0; y < inHeight; y++) {
+    const srcRow = y * inWidth;
+    const dstRow = y * keepWidth;
+    for (let x = 0; x < keepWidth; x++) {
+      const a = src[srcRow + cols.lo[x]];
+      tmp[dstRow + x] = a + (src[srcRow + cols.hi[x]] - a) * cols.w[x];
+    }
+  }
+  // Vertical pass: [keepHeight, keepWidth]
+  const out = new Float32Array(keepHeight * keepWidth);
+  for (let y = 0; y < keepHeight; y++) {
+    const r0 = rows.lo[y] * keepWidth;
+    const r1 = rows.hi[y] * keepWidth;
+    const wy = rows.w[y];
+    const dstRow = y * keepWidth;
+    for (let x = 0; x < keepWidth; x++) {
+      const a = tmp[r0 + x];
+      out[dstRow + x] = a + (tmp[r1 + x] - a) * wy;
+    }
+  }
+  return out;
+}
+
+/**
+ * Low-res decoder logits -> logits at the image's size, as the exported graph does.
+ *   lowRes: [lowResSize, lowResSize] float32 (256 x 256 for SAM)
+ *   return: [image.height, image.width] float32
+ */
+export function upscaleLogits(
+  lowRes: Float32Array,
+  lowResSize: number,
+  inputSize: number,
+  resized: ResizedShape,
+  image: { width: number; height: number },
+): Float32Array {
+  const padded = resizeBilinear(lowRes, lowResSize, lowResSize, inputSize, inputSize, resized.width, resized.height);
+  return resizeBilinear(padded, resized.width, resized.height, image.width, image.height);
+}
+
+/** Logits -> binary mask: SAM's mask_threshold is 0.0. */
+export function logitsToMask(logits: Float32Array, width: number, height: number, threshold = 0): BinaryMask {
+  const data = new Uint8Array(width * height);
+  for (let i = 0; i < data.length; i++) data[i] = logits[i] > threshold ? 1 : 0;
+  return { width, height, data };
+}
+
+/**
+ * Which of SAM's four mask tokens to use. Token 0 is the single-mask output,
+ * tokens 1-3 the multimask candidates; for an ambiguous prompt (one click) SAM
+ * recommends the candidate with the highest predicted IoU.
+ */
+export function chooseMaskIndex(iouPredictions: ArrayLike<number>, multimask: boolean): number {
+  if (!multimask) return 0;
+  let best = 1;
+  for (let i = 2; i < iouPredictions.length; i++) if (iouPredictions[i] > iouPredictions[best]) best = i;
+  return best;
+}
+
+/** Tight box [x0, y0, x1, y1] around the mask (x1, y1 inclusive, as SAM's batched_mask_to_box), or null if empty. */
+export function maskBox(mask: BinaryMask): Box | null {
+  const { width, height, data } = mask;
+  let x0 = width;
+  let y0 = height;
+  let x1 = -1;
+  let y1 = -1;
+  for (let y = 0; y < height; y++) {
+    const row = y * width;
+    for (let x = 0; x < width; x++) {
+      if (data[row + x]) {
+        if (x < x0) x0 = x;
+        if (x > x1) x1 = x;
+        if (y < y0) y0 = y;
+        y1 = y;
+      }
+    }
+  }
+  return x1 < 0 ? null : [x0, y0, x1, y1];
+}
+
+export function maskArea(mask: BinaryMask): number {
+  let area = 0;
+  for (let i = 0; i < mask.data.length; i++) area += mask.data[i];
+  return area;
+}
+
+/** Intersection over union; 1 when both masks are empty (the DAVIS convention). */
+export function maskIoU(a: BinaryMask, b: BinaryMask): number {
+  if (a.width !== b.width || a.height !== b.height) throw new RangeError('masks differ in size');
+  let inter = 0;
+  let union = 0;
+  for (let i = 0; i < a.data.length; i++) {
+    const p = a.data[i];
+    const q = b.data[i];
+    inter += p & q;
+    union += p | q;
+  }
+  return union === 0 ? 1 : inter / union;
+}

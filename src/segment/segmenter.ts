@@ -1,0 +1,194 @@
+import { availableParallelism } from 'node:os';
+import path from 'node:path';
+import ort from 'onnxruntime-node';
+import type { Box, ImageEmbedding, RgbFrame } from '../types.js';
+import { MULTIMASK_LOGITS, MULTIMASK_SCORES, prepareDecoder } from './decoder-graph.js';
+import { DEFAULT_MANIFEST, PROJECT_ROOT, resolveModel, type ModelContract, type ResolvedModel } from './models.js';
+import { chooseMaskIndex, logitsToMask, upscaleLogits } from './postprocess.js';
+import { resizeLongestSideShape, resizeRgb, toEncoderTensor, toModelCoords } from './preprocess.js';
+
+/**
+ * A SAM-family segmenter in two steps, as SAM's predictor works: embed an
+ * image once with the (expensive) image encoder, then decode any number of
+ * prompts against that embedding with the (cheap) prompt decoder.
+ * Encoder and decoder are separate ONNX Runtime sessions.
+ */
+
+export interface SegmenterOptions {
+  /** Model name in the manifest; the manifest's default when omitted. */
+  model?: string;
+  manifestPath?: string;
+  /** Where the prepared decoder graph is cached. */
+  cacheDir?: string;
+  /** Intra-op threads per session; defaults to the number of cores. */
+  threads?: number;
+}
+
+/** A click in image pixels. */
+export interface DecodePoint {
+  x: number;
+  y: number;
+  label: 0 | 1;
+}
+
+export interface DecodePrompt {
+  points: DecodePoint[];
+  box?: Box;
+  /** Low-res logits of an earlier pass, [256 * 256], fed back as SAM's mask prompt. */
+  maskInput?: Float32Array;
+}
+
+export interface DecodeResult {
+  /** Low-res logits of the chosen mask token: [lowResSize, lowResSize]. */
+  lowRes: Float32Array;
+  /** Predicted IoU of the chosen token. */
+  score: number;
+  /** Which of the four mask tokens was chosen (0 = single-mask output). */
+  token: number;
+  /** Predicted IoU of all four tokens. */
+  tokenScores: Float32Array;
+  /** Low-res logits of all four tokens: [4, lowResSize, lowResSize]. */
+  tokenLogits: Float32Array;
+}
+
+export interface SegmenterTimings {
+  encoderRuns: number;
+  encoderMs: number;
+  decoderRuns: number;
+  decoderMs: number;
+}
+
+export const DEFAULT_CACHE_DIR = path.join(PROJECT_ROOT, 'models', 'cache');
+
+// SAM's point labels, beyond 0 (background) and 1 (object).
+const LABEL_PADDING = -1;
+const LABEL_BOX_TOP_LEFT = 2;
+const LABEL_BOX_BOTTOM_RIGHT = 3;
+
+function sessionOptions(threads: number): ort.InferenceSession.SessionOptions {
+  return {
+    executionProviders: ['cpu'],
+    graphOptimizationLevel: 'all',
+    intraOpNumThreads: threads,
+    // One graph run at a time per session: inter-op parallelism only adds thread contention on small CPUs.
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+  };
+}
+
+export class SamSegmenter {
+  readonly timings: SegmenterTimings = { encoderRuns: 0, encoderMs: 0, decoderRuns: 0, decoderMs: 0 };
+
+  private constructor(
+    readonly model: ResolvedModel,
+    private readonly encoder: ort.InferenceSession,
+    private readonly decoder: ort.InferenceSession,
+  ) {}
+
+  static async create(options: SegmenterOptions = {}): Promise<SamSegmenter> {
+    const model = await resolveModel(options.model, options.manifestPath ?? DEFAULT_MANIFEST);
+    const decoderPath = await prepareDecoder(model.decoderPath, model.decoderSha256, options.cacheDir ?? DEFAULT_CACHE_DIR);
+    const opts = sessionOptions(options.threads ?? availableParallelism());
+    const [encoder, decoder] = await Promise.all([
+      ort.InferenceSession.create(model.encoderPath, opts),
+      ort.InferenceSession.create(decoderPath, opts),
+    ]);
+    return new SamSegmenter(model, encoder, decoder);
+  }
+
+  get contract(): ModelContract {
+    return this.model.contract;
+  }
+
+  /** Runs the image encoder once for a frame. */
+  async embed(frame: RgbFrame): Promise<ImageEmbedding> {
+    const { inputSize, mean, std, encoderInput, encoderOutput, embeddingShape } = this.contract;
+    const resized = resizeLongestSideShape(frame.width, frame.height, inputSize);
+    const rgb = await resizeRgb(frame, resized);
+    // [1, 3, inputSize, inputSize]
+    const input = new ort.Tensor('float32', toEncoderTensor(rgb, resized, inputSize, mean, std), [1, 3, inputSize, inputSize]);
+    const started = performance.now();
+    const output = await this.encoder.run({ [encoderInput]: input });
+    this.timings.encoderMs += performance.now() - started;
+    this.timings.encoderRuns++;
+    const embedding = output[encoderOutput];
+    const expected = embeddingShape.reduce((a, b) => a * b, 1);
+    if (embedding.size !== expected) {
+      throw new Error(`encoder output has ${embedding.size} values, the contract says ${embeddingShape.join('x')}`);
+    }
+    return {
+      width: frame.width,
+      height: frame.height,
+      resizedWidth: resized.width,
+      resizedHeight: resized.height,
+      data: embedding.data as Float32Array,
+    };
+  }
+
+  /**
+   * Runs the prompt decoder. With `multimask`, the best of SAM's three
+   * multimask candidates (by predicted IoU) is chosen; otherwise token 0.
+   */
+  async decode(embedding: ImageEmbedding, prompt: DecodePrompt, multimask = false): Promise<DecodeResult> {
+    const { embeddingShape, lowResMaskSize } = this.contract;
+    const feeds = this.decoderFeeds(embedding, prompt);
+    feeds.image_embeddings = new ort.Tensor('float32', embedding.data, embeddingShape);
+    const started = performance.now();
+    const output = await this.decoder.run(feeds, [MULTIMASK_LOGITS, MULTIMASK_SCORES]);
+    this.timings.decoderMs += performance.now() - started;
+    this.timings.decoderRuns++;
+    const tokenLogits = output[MULTIMASK_LOGITS].data as Float32Array; // [1, 4, 256, 256]
+    const tokenScores = output[MULTIMASK_SCORES].data as Float32Array; // [1, 4]
+    const token = chooseMaskIndex(tokenScores, multimask);
+    const plane = lowResMaskSize * lowResMaskSize;
+    return {
+      lowRes: tokenLogits.slice(token * plane, (token + 1) * plane),
+      score: tokenScores[token],
+      token,
+      tokenScores,
+      tokenLogits,
+    };
+  }
+
+  /** Low-res logits -> full-size logits and binary mask for the embedding's image. */
+  toImage(embedding: ImageEmbedding, lowRes: Float32Array) {
+    const { lowResMaskSize, inputSize } = this.contract;
+    const resized = { width: embedding.resizedWidth, height: embedding.resizedHeight };
+    const logits = upscaleLogits(lowRes, lowResMaskSize, inputSize, resized, embedding);
+    return { logits, mask: logitsToMask(logits, embedding.width, embedding.height) };
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.all([this.encoder.release(), this.decoder.release()]);
+  }
+
+  private decoderFeeds(embedding: ImageEmbedding, prompt: DecodePrompt): Record<string, ort.Tensor> {
+    const { lowResMaskSize } = this.contract;
+    const image = { width: embedding.width, height: embedding.height };
+    const resized = { width: embedding.resizedWidth, height: embedding.resizedHeight };
+    const coords: number[] = [];
+    const labels: number[] = [];
+    for (const p of prompt.points) {
+      coords.push(...toModelCoords(p.x, p.y, image, resized));
+      labels.push(p.label);
+    }
+    if (prompt.box) {
+      const [x0, y0, x1, y1] = prompt.box;
+      coords.push(...toModelCoords(x0, y0, image, resized), ...toModelCoords(x1, y1, image, resized));
+      labels.push(LABEL_BOX_TOP_LEFT, LABEL_BOX_BOTTOM_RIGHT);
+    } else {
+      // SAM's export expects a padding point when there is no box.
+      coords.push(0, 0);
+      labels.push(LABEL_PADDING);
+    }
+    const n = labels.length;
+    const maskInput = prompt.maskInput ?? new Float32Array(lowResMaskSize * lowResMaskSize);
+    return {
+      point_coords: new ort.Tensor('float32', Float32Array.from(coords), [1, n, 2]),
+      point_labels: new ort.Tensor('float32', Float32Array.from(labels), [1, n]),
+      mask_input: new ort.Tensor('float32', maskInput, [1, 1, lowResMaskSize, lowResMaskSize]),
+      has_mask_input: new ort.Tensor('float32', Float32Array.of(prompt.maskInput ? 1 : 0), [1]),
+      orig_im_size: new ort.Tensor('float32', Float32Array.of(embedding.height, embedding.width), [2]),
+    };
+  }
+}

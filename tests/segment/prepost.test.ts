@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import {
+  chooseMaskIndex,
+  linearResizeTaps,
+  logitsToMask,
+  maskBox,
+  maskIoU,
+  resizeBilinear,
+} from '../../src/segment/postprocess.js';
+import { resizeLongestSideShape, toEncoderTensor, toModelCoords } from '../../src/segment/preprocess.js';
+
+describe('pre-processing', () => {
+  it('resizes the longer side to the input size, rounding half up as SAM does', () => {
+    expect(resizeLongestSideShape(854, 480, 1024)).toEqual({ width: 1024, height: 576 }); // 575.55 -> 576
+    expect(resizeLongestSideShape(640, 480, 1024)).toEqual({ width: 1024, height: 768 });
+    expect(resizeLongestSideShape(480, 854, 1024)).toEqual({ width: 576, height: 1024 });
+    expect(resizeLongestSideShape(2048, 1, 1024)).toEqual({ width: 1024, height: 1 }); // 0.5 rounds up
+  });
+
+  it('maps image pixels into the encoder frame per axis', () => {
+    const image = { width: 854, height: 480 };
+    const resized = resizeLongestSideShape(854, 480, 1024);
+    const [x, y] = toModelCoords(427, 240, image, resized);
+    expect(x).toBeCloseTo(512, 10);
+    expect(y).toBeCloseTo(288, 10); // 240 * 576 / 480, not 240 * 1024 / 854 = 287.76
+    expect(toModelCoords(0, 0, image, resized)).toEqual([0, 0]);
+  });
+
+  it('normalises to planar RGB, top-left, with zero padding', () => {
+    // 2x1 image: pixel 0 = (255, 0, 128), pixel 1 = (0, 255, 64); padded into a 3x3 input
+    const rgb = Uint8Array.of(255, 0, 128, 0, 255, 64);
+    const mean = [123.675, 116.28, 103.53] as const;
+    const std = [58.395, 57.12, 57.375] as const;
+    const t = toEncoderTensor(rgb, { width: 2, height: 1 }, 3, mean, std);
+    expect(t.length).toBe(27);
+    expect(t[0]).toBeCloseTo((255 - 123.675) / 58.395, 5); // R, (0,0)
+    expect(t[1]).toBeCloseTo((0 - 123.675) / 58.395, 5); // R, (1,0)
+    expect(t[9]).toBeCloseTo((0 - 116.28) / 57.12, 5); // G plane, (0,0)
+    expect(t[18 + 1]).toBeCloseTo((64 - 103.53) / 57.375, 5); // B plane, (1,0)
+    expect(t[2]).toBe(0); // padding column
+    expect(t[3]).toBe(0); // padding row
+  });
+});
+
+describe('post-processing', () => {
+  it('computes half-pixel bilinear taps as ONNX Runtime does', () => {
+    // 2 -> 4: source coordinates -0.25 (clamped), 0.25, 0.75, 1.25 (clamped)
+    const { lo, hi, w } = linearResizeTaps(2, 4);
+    expect(Array.from(lo)).toEqual([0, 0, 0, 1]);
+    expect(Array.from(hi)).toEqual([1, 1, 1, 1]);
+    expect(Array.from(w)).toEqual([0, 0.25, 0.75, 0]);
+  });
+
+  it('resizes separably and can keep only the top-left part', () => {
+    const src = Float32Array.of(0, 4, 8, 12); // 2x2
+    const full = resizeBilinear(src, 2, 2, 4, 4);
+    expect(Array.from(full.slice(0, 4))).toEqual([0, 1, 3, 4]);
+    expect(Array.from(full.slice(12, 16))).toEqual([8, 9, 11, 12]);
+    const crop = resizeBilinear(src, 2, 2, 4, 4, 3, 2);
+    expect(Array.from(crop)).toEqual([0, 1, 3, 2, 3, 5]);
+  });
+
+  it('thresholds logits at 0', () => {
+    expect(Array.from(logitsToMask(Float32Array.of(-1, 0, 0.001, 5), 2, 2).data)).toEqual([0, 0, 1, 1]);
+  });
+
+  it('picks token 0 for a single-mask prompt and the best of tokens 1-3 for an ambiguous one', () => {
+    const scores = [0.99, 0.5, 0.9, 0.7];
+    expect(chooseMaskIndex(scores, false)).toBe(0);
+    expect(chooseMaskIndex(scores, true)).toBe(2); // token 0 is never a multimask candidate
+    expect(chooseMaskIndex([0, 0.8, 0.8, 0.1], true)).toBe(1); // ties keep the first
+  });
+
+  it('boxes and compares masks', () => {
+    const a = { width: 4, height: 3, data: Uint8Array.of(0, 0, 0, 0, 0, 1, 1, 0, 0, 1, 0, 0) };
+    const b = { width: 4, height: 3, data: Uint8Array.of(0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0) };
+    expect(maskBox(a)).toEqual([1, 1, 2, 2]);
+    expect(maskBox({ width: 2, height: 2, data: new Uint8Array(4) })).toBeNull();
+    expect(maskIoU(a, b)).toBeCloseTo(2 / 3, 10);
+    expect(maskIoU({ width: 1, height: 1, data: Uint8Array.of(0) }, { width: 1, height: 1, data: Uint8Array.of(0) })).toBe(1);
+  });
+});

@@ -1,0 +1,134 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import ort from 'onnxruntime-node';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { maskFromClicks } from '../../src/segment/click-to-mask.js';
+import { resolveModel } from '../../src/segment/models.js';
+import { maskIoU } from '../../src/segment/postprocess.js';
+import { SamSegmenter } from '../../src/segment/segmenter.js';
+import type { ImageEmbedding } from '../../src/types.js';
+import { discMask, drawScene, rectMask } from '../helpers/images.js';
+
+const W = 480;
+const H = 320;
+const disc = discMask(W, H, 140, 170, 70);
+const rect = rectMask(W, H, 290, 60, 420, 250);
+const scene = drawScene(W, H, [
+  { mask: disc, colour: [200, 40, 40] },
+  { mask: rect, colour: [40, 60, 200] },
+]);
+
+let segmenter: SamSegmenter;
+let embedding: ImageEmbedding;
+let cacheDir: string;
+
+beforeAll(async () => {
+  // A fresh cache, so the decoder graph edit runs in this test rather than being read from disk.
+  cacheDir = await mkdtemp(path.join(tmpdir(), 'clipmask-models-'));
+  segmenter = await SamSegmenter.create({ cacheDir });
+  embedding = await segmenter.embed(scene);
+});
+afterAll(async () => {
+  await segmenter?.dispose();
+  await rm(cacheDir, { recursive: true, force: true });
+});
+
+describe('SamSegmenter on a drawn scene (real model)', () => {
+  it('embeds to the contract shape', () => {
+    expect(embedding.data.length).toBe(256 * 64 * 64);
+    expect([embedding.resizedWidth, embedding.resizedHeight]).toEqual([1024, 683]);
+  });
+
+  it('segments a disc from one click inside it', async () => {
+    const result = await maskFromClicks(segmenter, embedding, { points: [{ x: 140, y: 170, label: 1 }] });
+    expect(maskIoU(result.mask, disc)).toBeGreaterThan(0.9);
+    expect(result.score).toBeGreaterThan(0.8);
+  });
+
+  it('segments a rectangle from a click plus a background click', async () => {
+    const result = await maskFromClicks(segmenter, embedding, {
+      points: [
+        { x: 350, y: 150, label: 1 },
+        { x: 140, y: 170, label: 0 },
+      ],
+    });
+    expect(maskIoU(result.mask, rect)).toBeGreaterThan(0.9);
+  });
+
+  it('segments from a box alone', async () => {
+    const result = await maskFromClicks(segmenter, embedding, { points: [], box: [285, 55, 425, 255] });
+    expect(maskIoU(result.mask, rect)).toBeGreaterThan(0.9);
+  });
+
+  it('chooses among the multimask candidates for a lone click, token 0 otherwise', async () => {
+    const single = await segmenter.decode(embedding, { points: [{ x: 140, y: 170, label: 1 }] }, true);
+    expect(single.token).toBeGreaterThanOrEqual(1);
+    expect(single.score).toBe(Math.max(single.tokenScores[1], single.tokenScores[2], single.tokenScores[3]));
+    const several = await segmenter.decode(embedding, {
+      points: [
+        { x: 140, y: 170, label: 1 },
+        { x: 120, y: 150, label: 1 },
+      ],
+    });
+    expect(several.token).toBe(0);
+  });
+});
+
+describe('the prepared decoder against the shipped one', () => {
+  it('gives the same scores and, upscaled in TypeScript, the same full-size logits', async () => {
+    const model = await resolveModel();
+    const original = await ort.InferenceSession.create(model.decoderPath);
+    const point = { x: 140, y: 170, label: 1 as const };
+    const ours = await segmenter.decode(embedding, { points: [point] }, true);
+    const scale = [embedding.resizedWidth / W, embedding.resizedHeight / H];
+    const feeds = {
+      image_embeddings: new ort.Tensor('float32', embedding.data, [1, 256, 64, 64]),
+      point_coords: new ort.Tensor('float32', Float32Array.of(point.x * scale[0], point.y * scale[1], 0, 0), [1, 2, 2]),
+      point_labels: new ort.Tensor('float32', Float32Array.of(1, -1), [1, 2]),
+      mask_input: new ort.Tensor('float32', new Float32Array(256 * 256), [1, 1, 256, 256]),
+      has_mask_input: new ort.Tensor('float32', Float32Array.of(0), [1]),
+      orig_im_size: new ort.Tensor('float32', Float32Array.of(H, W), [2]),
+    };
+    const theirs = await original.run(feeds);
+    // The shipped graph also picks the best of tokens 1-3 when there are <= 2 points (one click + padding).
+    expect((theirs.iou_predictions.data as Float32Array)[0]).toBeCloseTo(ours.score, 5);
+    const graphLogits = theirs.masks.data as Float32Array; // [1, 1, H, W]
+    const { logits } = segmenter.toImage(embedding, ours.lowRes);
+    let maxDiff = 0;
+    for (let i = 0; i < logits.length; i++) maxDiff = Math.max(maxDiff, Math.abs(logits[i] - graphLogits[i]));
+    expect(maxDiff).toBeLessThan(1e-3);
+    await original.release();
+  });
+});
+
+describe('model files', () => {
+  it('refuses a file whose hash does not match the manifest, naming both hashes', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'clipmask-manifest-'));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    await writeFile(path.join(dir, 'enc.onnx'), 'not a model');
+    await writeFile(path.join(dir, 'dec.onnx'), 'not a model either');
+    const sha = 'a'.repeat(64);
+    const manifest = {
+      default: 'broken',
+      models: [
+        {
+          name: 'broken',
+          encoder: { path: 'enc.onnx', sha256: sha },
+          decoder: { path: 'dec.onnx', sha256: sha },
+          contract: {
+            inputSize: 1024, mean: [0, 0, 0], std: [1, 1, 1], encoderInput: 'input', encoderOutput: 'output',
+            embeddingShape: [1, 256, 64, 64], lowResMaskSize: 256,
+          },
+        },
+      ],
+    };
+    const manifestPath = path.join(dir, 'manifest.json');
+    await writeFile(manifestPath, JSON.stringify(manifest));
+    await expect(resolveModel(undefined, manifestPath)).rejects.toThrow(/enc\.onnx has sha256 [0-9a-f]{64}, the manifest expects a{64}/);
+    await expect(resolveModel('nope', manifestPath)).rejects.toThrow(/unknown model "nope" \(the manifest has: broken\)/);
+    manifest.models[0].encoder.path = 'missing.onnx';
+    await writeFile(manifestPath, JSON.stringify(manifest));
+    await expect(resolveModel(undefined, manifestPath)).rejects.toThrow(/missing\.onnx is missing/);
+  });
+});
