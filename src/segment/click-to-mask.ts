@@ -6,8 +6,9 @@ import type { DecodePoint, SamSegmenter } from './segmenter.js';
  * Clicks (and an optional box) -> one mask, the way SAM's interactive demos
  * get good masks from few clicks:
  *  1. a first pass with the clicks; a lone click is ambiguous (part, object,
- *     group), so the best of SAM's three multimask candidates by predicted IoU
- *     is taken;
+ *     group), so one of SAM's three multimask candidates is chosen: the whole
+ *     object, which is what a click means in object tracking (see
+ *     chooseWholeObject), or SAM's own best by predicted IoU;
  *  2. refinement passes that feed the previous low-res logits back as the
  *     mask prompt, together with the clicks and the box around the current
  *     mask (the user's box when there is one).
@@ -21,6 +22,8 @@ export interface ClickPrompt {
 export interface ClickMaskOptions {
   /** Decoder passes after the first one. */
   refinePasses?: number;
+  /** How a lone click's candidate is chosen: 'whole' (default) or SAM's 'best'. */
+  ambiguousChoice?: 'whole' | 'best';
 }
 
 export interface ClickMaskResult {
@@ -47,7 +50,8 @@ export async function maskFromClicks(
   options: ClickMaskOptions = {},
 ): Promise<ClickMaskResult> {
   const passes = options.refinePasses ?? DEFAULT_REFINE_PASSES;
-  let result = await segmenter.decode(embedding, prompt, isAmbiguous(prompt));
+  const choice = isAmbiguous(prompt) ? (options.ambiguousChoice ?? 'whole') : 'single';
+  let result = await segmenter.decode(embedding, prompt, choice);
   let image = segmenter.toImage(embedding, result.lowRes);
   for (let pass = 0; pass < passes; pass++) {
     const box = prompt.box ?? maskBox(image.mask) ?? undefined;

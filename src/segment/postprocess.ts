@@ -108,6 +108,52 @@ export function chooseMaskIndex(iouPredictions: ArrayLike<number>, multimask: bo
   return best;
 }
 
+export interface WholeObjectPrior {
+  /** A candidate SAM itself scores below this is not trusted. */
+  minScore: number;
+  /** A candidate covering more than this fraction of the image is the scene, not an object. */
+  maxAreaFraction: number;
+}
+
+/**
+ * Multimask choice for a click that means "this object", as in video object
+ * tracking: SAM's candidates go from part to whole, and the highest predicted
+ * IoU often picks a part (a swan's body without its neck, a rider without the
+ * horse). Take the largest candidate that SAM still trusts and that is not
+ * the background; fall back to the highest predicted IoU.
+ *   areaFractions[i]: share of the image that candidate i covers
+ */
+export function chooseWholeObject(
+  iouPredictions: ArrayLike<number>,
+  areaFractions: ArrayLike<number>,
+  prior: WholeObjectPrior = { minScore: 0.7, maxAreaFraction: 0.5 },
+): number {
+  let chosen = -1;
+  for (let i = 1; i < iouPredictions.length; i++) {
+    const plausible = iouPredictions[i] >= prior.minScore && areaFractions[i] <= prior.maxAreaFraction && areaFractions[i] > 0;
+    if (plausible && (chosen < 0 || areaFractions[i] > areaFractions[chosen])) chosen = i;
+  }
+  return chosen < 0 ? chooseMaskIndex(iouPredictions, true) : chosen;
+}
+
+/**
+ * Share of the image each low-res candidate covers, counted on the 256x256
+ * logits inside the unpadded region.
+ *   logits: [count, size, size]; valid region: [0, validHeight) x [0, validWidth)
+ */
+export function lowResAreaFractions(logits: Float32Array, count: number, size: number, validWidth: number, validHeight: number): Float64Array {
+  const fractions = new Float64Array(count);
+  for (let t = 0; t < count; t++) {
+    let area = 0;
+    for (let y = 0; y < validHeight; y++) {
+      const row = t * size * size + y * size;
+      for (let x = 0; x < validWidth; x++) if (logits[row + x] > 0) area++;
+    }
+    fractions[t] = area / (validWidth * validHeight);
+  }
+  return fractions;
+}
+
 /** Tight box [x0, y0, x1, y1] around the mask (x1, y1 inclusive, as SAM's batched_mask_to_box), or null if empty. */
 export function maskBox(mask: BinaryMask): Box | null {
   const { width, height, data } = mask;

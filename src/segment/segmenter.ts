@@ -4,7 +4,7 @@ import ort from 'onnxruntime-node';
 import type { Box, ImageEmbedding, RgbFrame } from '../types.js';
 import { MULTIMASK_LOGITS, MULTIMASK_SCORES, prepareDecoder } from './decoder-graph.js';
 import { DEFAULT_MANIFEST, PROJECT_ROOT, resolveModel, type ModelContract, type ResolvedModel } from './models.js';
-import { chooseMaskIndex, logitsToMask, upscaleLogits } from './postprocess.js';
+import { chooseMaskIndex, chooseWholeObject, logitsToMask, lowResAreaFractions, upscaleLogits } from './postprocess.js';
 import { resizeLongestSideShape, resizeRgb, toEncoderTensor, toModelCoords } from './preprocess.js';
 
 /**
@@ -50,6 +50,8 @@ export interface DecodeResult {
   /** Low-res logits of all four tokens: [4, lowResSize, lowResSize]. */
   tokenLogits: Float32Array;
 }
+
+export type TokenChoice = 'single' | 'best' | 'whole';
 
 export interface SegmenterTimings {
   encoderRuns: number;
@@ -126,10 +128,12 @@ export class SamSegmenter {
   }
 
   /**
-   * Runs the prompt decoder. With `multimask`, the best of SAM's three
-   * multimask candidates (by predicted IoU) is chosen; otherwise token 0.
+   * Runs the prompt decoder and picks one of SAM's four mask tokens:
+   * 'single' = token 0 (for unambiguous prompts); 'best' = the multimask
+   * candidate with the highest predicted IoU (SAM's rule); 'whole' = the
+   * largest trusted candidate (see chooseWholeObject).
    */
-  async decode(embedding: ImageEmbedding, prompt: DecodePrompt, multimask = false): Promise<DecodeResult> {
+  async decode(embedding: ImageEmbedding, prompt: DecodePrompt, choice: TokenChoice = 'single'): Promise<DecodeResult> {
     const { embeddingShape, lowResMaskSize } = this.contract;
     const feeds = this.decoderFeeds(embedding, prompt);
     feeds.image_embeddings = new ort.Tensor('float32', embedding.data, embeddingShape);
@@ -139,7 +143,7 @@ export class SamSegmenter {
     this.timings.decoderRuns++;
     const tokenLogits = output[MULTIMASK_LOGITS].data as Float32Array; // [1, 4, 256, 256]
     const tokenScores = output[MULTIMASK_SCORES].data as Float32Array; // [1, 4]
-    const token = chooseMaskIndex(tokenScores, multimask);
+    const token = this.chooseToken(embedding, tokenScores, tokenLogits, choice);
     const plane = lowResMaskSize * lowResMaskSize;
     return {
       lowRes: tokenLogits.slice(token * plane, (token + 1) * plane),
@@ -156,6 +160,15 @@ export class SamSegmenter {
     const resized = { width: embedding.resizedWidth, height: embedding.resizedHeight };
     const logits = upscaleLogits(lowRes, lowResMaskSize, inputSize, resized, embedding);
     return { logits, mask: logitsToMask(logits, embedding.width, embedding.height) };
+  }
+
+  private chooseToken(embedding: ImageEmbedding, scores: Float32Array, logits: Float32Array, choice: TokenChoice): number {
+    if (choice !== 'whole') return chooseMaskIndex(scores, choice === 'best');
+    const { lowResMaskSize, inputSize } = this.contract;
+    const toLowRes = lowResMaskSize / inputSize;
+    const validWidth = Math.max(1, Math.round(embedding.resizedWidth * toLowRes));
+    const validHeight = Math.max(1, Math.round(embedding.resizedHeight * toLowRes));
+    return chooseWholeObject(scores, lowResAreaFractions(logits, scores.length, lowResMaskSize, validWidth, validHeight));
   }
 
   async dispose(): Promise<void> {

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
   chooseMaskIndex,
+  chooseWholeObject,
+  lowResAreaFractions,
   linearResizeTaps,
   logitsToMask,
   maskBox,
@@ -69,6 +71,24 @@ describe('post-processing', () => {
     expect(chooseMaskIndex(scores, false)).toBe(0);
     expect(chooseMaskIndex(scores, true)).toBe(2); // token 0 is never a multimask candidate
     expect(chooseMaskIndex([0, 0.8, 0.8, 0.1], true)).toBe(1); // ties keep the first
+  });
+
+  it('prefers the largest candidate SAM trusts, unless it is the scene', () => {
+    // token:          0     1     2     3
+    const scores = [0.90, 0.96, 0.99, 0.91];
+    expect(chooseWholeObject(scores, [0.1, 0.05, 0.08, 0.10])).toBe(3); // whole object, trusted
+    expect(chooseWholeObject(scores, [0.1, 0.05, 0.08, 0.85])).toBe(2); // token 3 is the background
+    expect(chooseWholeObject([0.9, 0.96, 0.99, 0.6], [0.1, 0.05, 0.08, 0.1])).toBe(2); // token 3 not trusted
+    expect(chooseWholeObject([0.9, 0.5, 0.6, 0.65], [0.1, 0.05, 0.08, 0.1])).toBe(3); // none trusted: SAM's best
+  });
+
+  it('measures candidate areas on the unpadded part of the low-res logits', () => {
+    // two 4x4 candidates, valid region 2 wide x 3 high; padding values must not count
+    const logits = Float32Array.from([
+      1, -1, 9, 9, 1, 1, 9, 9, -1, -1, 9, 9, 9, 9, 9, 9, // candidate 0: 3 of 6 valid cells > 0
+      -1, -1, 9, 9, -1, -1, 9, 9, -1, -1, 9, 9, 9, 9, 9, 9, // candidate 1: none
+    ]);
+    expect(Array.from(lowResAreaFractions(logits, 2, 4, 2, 3))).toEqual([0.5, 0]);
   });
 
   it('boxes and compares masks', () => {

@@ -62,7 +62,7 @@ describe('SamSegmenter on a drawn scene (real model)', () => {
   });
 
   it('chooses among the multimask candidates for a lone click, token 0 otherwise', async () => {
-    const single = await segmenter.decode(embedding, { points: [{ x: 140, y: 170, label: 1 }] }, true);
+    const single = await segmenter.decode(embedding, { points: [{ x: 140, y: 170, label: 1 }] }, 'best');
     expect(single.token).toBeGreaterThanOrEqual(1);
     expect(single.score).toBe(Math.max(single.tokenScores[1], single.tokenScores[2], single.tokenScores[3]));
     const several = await segmenter.decode(embedding, {
@@ -80,7 +80,7 @@ describe('the prepared decoder against the shipped one', () => {
     const model = await resolveModel();
     const original = await ort.InferenceSession.create(model.decoderPath);
     const point = { x: 140, y: 170, label: 1 as const };
-    const ours = await segmenter.decode(embedding, { points: [point] }, true);
+    const ours = await segmenter.decode(embedding, { points: [point] }, 'best');
     const scale = [embedding.resizedWidth / W, embedding.resizedHeight / H];
     const feeds = {
       image_embeddings: new ort.Tensor('float32', embedding.data, [1, 256, 64, 64]),

@@ -1,0 +1,102 @@
+import { z } from 'zod';
+import type { Prompts, VideoMeta } from './types.js';
+
+/**
+ * The prompts a user submits, shared by the CLI (a JSON file) and the API (a
+ * multipart field). The schema checks shape and ranges that need no video;
+ * `checkPromptsAgainstVideo` checks what needs the probed video.
+ */
+
+export const MAX_POINTS_PER_PROMPT = 64;
+
+const coordinate = z.number().finite().nonnegative();
+
+export const promptPointSchema = z.tuple([coordinate, coordinate, z.union([z.literal(0), z.literal(1)])], {
+  error: 'a point is [x, y, label] with label 0 (background) or 1 (object)',
+});
+
+export const boxSchema = z
+  .tuple([coordinate, coordinate, coordinate, coordinate])
+  .refine(([x0, y0, x1, y1]) => x0 < x1 && y0 < y1, 'a box is [x0, y0, x1, y1] with x0 < x1 and y0 < y1');
+
+export const framePromptSchema = z
+  .object({
+    frame: z.number().int().nonnegative().default(0),
+    points: z.array(promptPointSchema).max(MAX_POINTS_PER_PROMPT).default([]),
+    box: boxSchema.optional(),
+  })
+  .strict()
+  .refine((p) => p.points.some((pt) => pt[2] === 1) || p.box, 'a prompt needs at least one object point (label 1) or a box');
+
+export const objectPromptsSchema = z
+  .object({
+    id: z.number().int().min(1).max(255),
+    name: z.string().trim().min(1).max(100).optional(),
+    prompts: z.array(framePromptSchema).min(1).max(1000),
+  })
+  .strict();
+
+export function promptsSchema(maxObjects = 16) {
+  return z
+    .object({ objects: z.array(objectPromptsSchema).min(1, 'at least one object is needed').max(maxObjects, `at most ${maxObjects} objects`) })
+    .strict()
+    .superRefine((value, ctx) => {
+      const seen = new Set<number>();
+      value.objects.forEach((object, i) => {
+        if (seen.has(object.id)) ctx.addIssue({ code: 'custom', path: ['objects', i, 'id'], message: `duplicate object id ${object.id}` });
+        seen.add(object.id);
+      });
+    }) satisfies z.ZodType<Prompts, unknown>;
+}
+
+/** A problem with the prompts, with the path of the offending field. */
+export class PromptsError extends Error {
+  override name = 'PromptsError';
+  constructor(
+    message: string,
+    readonly field: string,
+  ) {
+    super(message);
+  }
+}
+
+function fieldPath(path: PropertyKey[]): string {
+  return path.reduce<string>((acc, key) => (typeof key === 'number' ? `${acc}[${key}]` : acc ? `${acc}.${String(key)}` : String(key)), '');
+}
+
+/** Parses prompts from JSON text; throws PromptsError naming the field. */
+export function parsePrompts(json: string, maxObjects?: number): Prompts {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch {
+    throw new PromptsError('prompts are not valid JSON', 'prompts');
+  }
+  const parsed = promptsSchema(maxObjects).safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = fieldPath(issue.path) || 'prompts';
+    throw new PromptsError(`${field}: ${issue.message}`, field);
+  }
+  return parsed.data;
+}
+
+/** Checks prompts against the probed video: frames exist, points and boxes inside the frame. */
+export function checkPromptsAgainstVideo(prompts: Prompts, video: Pick<VideoMeta, 'width' | 'height' | 'frames'>): void {
+  prompts.objects.forEach((object, i) => {
+    object.prompts.forEach((prompt, j) => {
+      const at = `objects[${i}].prompts[${j}]`;
+      if (prompt.frame >= video.frames) {
+        throw new PromptsError(`${at}.frame: frame ${prompt.frame} is beyond the video's last frame ${video.frames - 1}`, `${at}.frame`);
+      }
+      prompt.points.forEach(([x, y], k) => {
+        if (x >= video.width || y >= video.height) {
+          throw new PromptsError(`${at}.points[${k}]: (${x}, ${y}) is outside the ${video.width}x${video.height} frame`, `${at}.points[${k}]`);
+        }
+      });
+      if (prompt.box && (prompt.box[2] > video.width || prompt.box[3] > video.height)) {
+        throw new PromptsError(`${at}.box: outside the ${video.width}x${video.height} frame`, `${at}.box`);
+      }
+    });
+  });
+}
