@@ -109,31 +109,37 @@ export function chooseMaskIndex(iouPredictions: ArrayLike<number>, multimask: bo
 }
 
 export interface WholeObjectPrior {
-  /** A candidate SAM itself scores below this is not trusted. */
-  minScore: number;
+  /** How far below SAM's best predicted IoU a larger candidate may score and still be taken. */
+  maxScoreDrop: number;
   /** A candidate covering more than this fraction of the image is the scene, not an object. */
   maxAreaFraction: number;
 }
+
+export const DEFAULT_WHOLE_OBJECT_PRIOR: WholeObjectPrior = { maxScoreDrop: 0.15, maxAreaFraction: 0.5 };
 
 /**
  * Multimask choice for a click that means "this object", as in video object
  * tracking: SAM's candidates go from part to whole, and the highest predicted
  * IoU often picks a part (a swan's body without its neck, a rider without the
- * horse). Take the largest candidate that SAM still trusts and that is not
- * the background; fall back to the highest predicted IoU.
+ * horse). Take the largest candidate whose predicted IoU is close to the best
+ * one and that is not the background. The score margin keeps SAM from
+ * merging the clicked object with its neighbours into a group, a candidate it
+ * scores clearly lower.
  *   areaFractions[i]: share of the image that candidate i covers
  */
 export function chooseWholeObject(
   iouPredictions: ArrayLike<number>,
   areaFractions: ArrayLike<number>,
-  prior: WholeObjectPrior = { minScore: 0.7, maxAreaFraction: 0.5 },
+  prior: WholeObjectPrior = DEFAULT_WHOLE_OBJECT_PRIOR,
 ): number {
-  let chosen = -1;
+  const best = chooseMaskIndex(iouPredictions, true);
+  let chosen = best;
   for (let i = 1; i < iouPredictions.length; i++) {
-    const plausible = iouPredictions[i] >= prior.minScore && areaFractions[i] <= prior.maxAreaFraction && areaFractions[i] > 0;
-    if (plausible && (chosen < 0 || areaFractions[i] > areaFractions[chosen])) chosen = i;
+    const trusted = iouPredictions[i] >= iouPredictions[best] - prior.maxScoreDrop;
+    const anObject = areaFractions[i] > 0 && areaFractions[i] <= prior.maxAreaFraction;
+    if (trusted && anObject && areaFractions[i] > areaFractions[chosen]) chosen = i;
   }
-  return chosen < 0 ? chooseMaskIndex(iouPredictions, true) : chosen;
+  return chosen;
 }
 
 /**

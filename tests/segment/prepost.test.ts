@@ -73,13 +73,13 @@ describe('post-processing', () => {
     expect(chooseMaskIndex([0, 0.8, 0.8, 0.1], true)).toBe(1); // ties keep the first
   });
 
-  it('prefers the largest candidate SAM trusts, unless it is the scene', () => {
+  it('prefers the largest candidate scored close to the best, unless it is the scene', () => {
     // token:          0     1     2     3
     const scores = [0.90, 0.96, 0.99, 0.91];
-    expect(chooseWholeObject(scores, [0.1, 0.05, 0.08, 0.10])).toBe(3); // whole object, trusted
+    expect(chooseWholeObject(scores, [0.1, 0.05, 0.08, 0.10])).toBe(3); // whole object, 0.08 below the best
     expect(chooseWholeObject(scores, [0.1, 0.05, 0.08, 0.85])).toBe(2); // token 3 is the background
-    expect(chooseWholeObject([0.9, 0.96, 0.99, 0.6], [0.1, 0.05, 0.08, 0.1])).toBe(2); // token 3 not trusted
-    expect(chooseWholeObject([0.9, 0.5, 0.6, 0.65], [0.1, 0.05, 0.08, 0.1])).toBe(3); // none trusted: SAM's best
+    expect(chooseWholeObject([0.9, 0.96, 0.99, 0.8], [0.1, 0.05, 0.08, 0.1])).toBe(2); // 0.19 below: a group
+    expect(chooseWholeObject([0.9, 0.99, 0.6, 0.65], [0.1, 0.2, 0.08, 0.1])).toBe(1); // best is also the largest
   });
 
   it('measures candidate areas on the unpadded part of the low-res logits', () => {
