@@ -2,9 +2,11 @@ import { ConfigError, loadConfig, type Config } from '../config.js';
 import { ModelError } from '../segment/models.js';
 import { InputError } from './errors.js';
 import { runSegment, SEGMENT_USAGE } from './segment-command.js';
+import { runTrack, TRACK_USAGE } from './track-command.js';
 
 const COMMANDS: Record<string, { usage: string; run: (argv: string[], config: Config) => Promise<void> }> = {
   segment: { usage: SEGMENT_USAGE, run: runSegment },
+  track: { usage: TRACK_USAGE, run: runTrack },
 };
 
 function usage(): string {

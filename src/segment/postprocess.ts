@@ -113,51 +113,89 @@ export interface WholeObjectPrior {
   maxScoreDrop: number;
   /** A candidate covering more than this fraction of the image is the scene, not an object. */
   maxAreaFraction: number;
+  /** A candidate whose part connected to the click holds less than this share of it is a group of objects. */
+  minConnectedShare: number;
 }
 
-export const DEFAULT_WHOLE_OBJECT_PRIOR: WholeObjectPrior = { maxScoreDrop: 0.15, maxAreaFraction: 0.5 };
+export const DEFAULT_WHOLE_OBJECT_PRIOR: WholeObjectPrior = { maxScoreDrop: 0.15, maxAreaFraction: 0.5, minConnectedShare: 0.8 };
+
+/** What is known of each candidate: its share of the image, and the share of it connected to the click. */
+export interface CandidateShape {
+  areaFraction: number;
+  connectedShare: number;
+}
 
 /**
  * Multimask choice for a click that means "this object", as in video object
  * tracking: SAM's candidates go from part to whole, and the highest predicted
  * IoU often picks a part (a swan's body without its neck, a rider without the
- * horse). Take the largest candidate whose predicted IoU is close to the best
- * one and that is not the background. The score margin keeps SAM from
- * merging the clicked object with its neighbours into a group, a candidate it
- * scores clearly lower.
- *   areaFractions[i]: share of the image that candidate i covers
+ * horse). Take the largest candidate that SAM scores close to its best, that
+ * is not the background, and that is one piece around the click: SAM's
+ * largest candidate is sometimes the clicked object together with separate
+ * neighbours, a group rather than an object.
  */
 export function chooseWholeObject(
   iouPredictions: ArrayLike<number>,
-  areaFractions: ArrayLike<number>,
+  shapes: CandidateShape[],
   prior: WholeObjectPrior = DEFAULT_WHOLE_OBJECT_PRIOR,
 ): number {
   const best = chooseMaskIndex(iouPredictions, true);
   let chosen = best;
   for (let i = 1; i < iouPredictions.length; i++) {
+    const { areaFraction, connectedShare } = shapes[i];
     const trusted = iouPredictions[i] >= iouPredictions[best] - prior.maxScoreDrop;
-    const anObject = areaFractions[i] > 0 && areaFractions[i] <= prior.maxAreaFraction;
-    if (trusted && anObject && areaFractions[i] > areaFractions[chosen]) chosen = i;
+    const anObject = areaFraction > 0 && areaFraction <= prior.maxAreaFraction && connectedShare >= prior.minConnectedShare;
+    if (trusted && anObject && areaFraction > shapes[chosen].areaFraction) chosen = i;
   }
   return chosen;
 }
 
 /**
- * Share of the image each low-res candidate covers, counted on the 256x256
- * logits inside the unpadded region.
+ * Shape of each low-res candidate, on the 256x256 logits inside the unpadded
+ * region: its share of the image, and the share of its cells 4-connected to
+ * the click's cell (0 when the click is outside it).
  *   logits: [count, size, size]; valid region: [0, validHeight) x [0, validWidth)
  */
-export function lowResAreaFractions(logits: Float32Array, count: number, size: number, validWidth: number, validHeight: number): Float64Array {
-  const fractions = new Float64Array(count);
+export function candidateShapes(
+  logits: Float32Array,
+  count: number,
+  size: number,
+  validWidth: number,
+  validHeight: number,
+  click: [x: number, y: number],
+): CandidateShape[] {
+  const cx = Math.min(validWidth - 1, Math.max(0, Math.floor(click[0])));
+  const cy = Math.min(validHeight - 1, Math.max(0, Math.floor(click[1])));
+  const shapes: CandidateShape[] = [];
+  const seen = new Uint8Array(size * size);
   for (let t = 0; t < count; t++) {
+    const base = t * size * size;
+    const inside = (x: number, y: number) => logits[base + y * size + x] > 0;
     let area = 0;
-    for (let y = 0; y < validHeight; y++) {
-      const row = t * size * size + y * size;
-      for (let x = 0; x < validWidth; x++) if (logits[row + x] > 0) area++;
+    for (let y = 0; y < validHeight; y++) for (let x = 0; x < validWidth; x++) if (inside(x, y)) area++;
+    let connected = 0;
+    if (inside(cx, cy)) {
+      seen.fill(0);
+      const stack = [cy * size + cx];
+      seen[stack[0]] = 1;
+      while (stack.length) {
+        const cell = stack.pop()!;
+        connected++;
+        const x = cell % size;
+        const y = (cell - x) / size;
+        for (const [nx, ny] of [[x - 1, y], [x + 1, y], [x, y - 1], [x, y + 1]]) {
+          if (nx < 0 || ny < 0 || nx >= validWidth || ny >= validHeight) continue;
+          const n = ny * size + nx;
+          if (!seen[n] && inside(nx, ny)) {
+            seen[n] = 1;
+            stack.push(n);
+          }
+        }
+      }
     }
-    fractions[t] = area / (validWidth * validHeight);
+    shapes.push({ areaFraction: area / (validWidth * validHeight), connectedShare: area ? connected / area : 0 });
   }
-  return fractions;
+  return shapes;
 }
 
 /** Tight box [x0, y0, x1, y1] around the mask (x1, y1 inclusive, as SAM's batched_mask_to_box), or null if empty. */

@@ -4,7 +4,7 @@ import ort from 'onnxruntime-node';
 import type { Box, ImageEmbedding, RgbFrame } from '../types.js';
 import { MULTIMASK_LOGITS, MULTIMASK_SCORES, prepareDecoder } from './decoder-graph.js';
 import { DEFAULT_MANIFEST, PROJECT_ROOT, resolveModel, type ModelContract, type ResolvedModel } from './models.js';
-import { chooseMaskIndex, chooseWholeObject, logitsToMask, lowResAreaFractions, upscaleLogits } from './postprocess.js';
+import { candidateShapes, chooseMaskIndex, chooseWholeObject, logitsToMask, upscaleLogits } from './postprocess.js';
 import { resizeLongestSideShape, resizeRgb, toEncoderTensor, toModelCoords } from './preprocess.js';
 
 /**
@@ -143,7 +143,7 @@ export class SamSegmenter {
     this.timings.decoderRuns++;
     const tokenLogits = output[MULTIMASK_LOGITS].data as Float32Array; // [1, 4, 256, 256]
     const tokenScores = output[MULTIMASK_SCORES].data as Float32Array; // [1, 4]
-    const token = this.chooseToken(embedding, tokenScores, tokenLogits, choice);
+    const token = this.chooseToken(embedding, prompt, tokenScores, tokenLogits, choice);
     const plane = lowResMaskSize * lowResMaskSize;
     return {
       lowRes: tokenLogits.slice(token * plane, (token + 1) * plane),
@@ -162,13 +162,15 @@ export class SamSegmenter {
     return { logits, mask: logitsToMask(logits, embedding.width, embedding.height) };
   }
 
-  private chooseToken(embedding: ImageEmbedding, scores: Float32Array, logits: Float32Array, choice: TokenChoice): number {
-    if (choice !== 'whole') return chooseMaskIndex(scores, choice === 'best');
+  private chooseToken(embedding: ImageEmbedding, prompt: DecodePrompt, scores: Float32Array, logits: Float32Array, choice: TokenChoice): number {
+    if (choice !== 'whole' || prompt.points.length === 0) return chooseMaskIndex(scores, choice !== 'single');
     const { lowResMaskSize, inputSize } = this.contract;
     const toLowRes = lowResMaskSize / inputSize;
     const validWidth = Math.max(1, Math.round(embedding.resizedWidth * toLowRes));
     const validHeight = Math.max(1, Math.round(embedding.resizedHeight * toLowRes));
-    return chooseWholeObject(scores, lowResAreaFractions(logits, scores.length, lowResMaskSize, validWidth, validHeight));
+    const [mx, my] = toModelCoords(prompt.points[0].x, prompt.points[0].y, embedding, { width: embedding.resizedWidth, height: embedding.resizedHeight });
+    const shapes = candidateShapes(logits, scores.length, lowResMaskSize, validWidth, validHeight, [mx * toLowRes, my * toLowRes]);
+    return chooseWholeObject(scores, shapes);
   }
 
   async dispose(): Promise<void> {

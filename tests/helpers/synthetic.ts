@@ -51,7 +51,7 @@ export interface ShapeSpec {
   /** Centre on the first and last frame; in between it eases (cosine) from one to the other. */
   from: [x: number, y: number];
   to: [x: number, y: number];
-  /** The two checker colours of its texture. */
+  /** The two colours of its blotchy texture. */
   colors?: [Rgb, Rgb];
 }
 
@@ -111,9 +111,9 @@ const DEFAULT_OBJECT_COLORS: Array<[Rgb, Rgb]> = [
 
 /**
  * Draws textured shapes moving smoothly over a textured background and
- * encodes them to mp4. The texture is fixed to the shape, so points on it can
- * be tracked; the background is static and clearly different (cool blue-green
- * noise vs warm checker).
+ * encodes them to mp4. The texture (two-colour blotches) is fixed to the
+ * shape, so points on it can be tracked; the background is static and clearly different (cool blue-green
+ * noise vs warm two-colour blotches).
  */
 export async function makeMovingShapeClip(dir: string, options: ShapeClipOptions = {}): Promise<SyntheticClip> {
   const { width = 320, height = 240, frames = 24, fps = 12, seed = 1, name = 'shapes.mp4', audio = false, lossless = false } = options;
@@ -137,7 +137,9 @@ export async function makeMovingShapeClip(dir: string, options: ShapeClipOptions
         // Texture in the shape's own coordinates, so it moves with the shape.
         const u = Math.floor(x + 0.5 - cx + shape.radius);
         const v = Math.floor(y + 0.5 - cy + shape.radius);
-        const base = colors[(Math.floor(u / cell) + Math.floor(v / cell)) & 1];
+        // Blotches of the two colours, not a checker: a periodic texture moving by about half its
+        // period per frame is ambiguous to any local tracker (it aliases), which real objects rarely are.
+        const base = colors[valueNoise(u, v, cell, seed + 57 + object) > 0.5 ? 1 : 0];
         const grain = (hashNoise(u, v, seed + 101 + object) - 0.5) * 50;
         const o = (y * width + x) * 3;
         rgb[o] = clampByte(base[0] + grain);

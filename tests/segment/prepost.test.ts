@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   chooseMaskIndex,
   chooseWholeObject,
-  lowResAreaFractions,
+  candidateShapes,
   linearResizeTaps,
   logitsToMask,
   maskBox,
@@ -73,22 +73,29 @@ describe('post-processing', () => {
     expect(chooseMaskIndex([0, 0.8, 0.8, 0.1], true)).toBe(1); // ties keep the first
   });
 
-  it('prefers the largest candidate scored close to the best, unless it is the scene', () => {
+  it('prefers the largest one-piece candidate scored close to the best, unless it is the scene', () => {
+    const shape = (areaFraction: number, connectedShare = 1) => ({ areaFraction, connectedShare });
     // token:          0     1     2     3
     const scores = [0.90, 0.96, 0.99, 0.91];
-    expect(chooseWholeObject(scores, [0.1, 0.05, 0.08, 0.10])).toBe(3); // whole object, 0.08 below the best
-    expect(chooseWholeObject(scores, [0.1, 0.05, 0.08, 0.85])).toBe(2); // token 3 is the background
-    expect(chooseWholeObject([0.9, 0.96, 0.99, 0.8], [0.1, 0.05, 0.08, 0.1])).toBe(2); // 0.19 below: a group
-    expect(chooseWholeObject([0.9, 0.99, 0.6, 0.65], [0.1, 0.2, 0.08, 0.1])).toBe(1); // best is also the largest
+    const parts = [shape(0.1), shape(0.05), shape(0.08)];
+    expect(chooseWholeObject(scores, [...parts, shape(0.1)])).toBe(3); // whole object, 0.08 below the best
+    expect(chooseWholeObject(scores, [...parts, shape(0.85)])).toBe(2); // token 3 is the background
+    expect(chooseWholeObject(scores, [...parts, shape(0.2, 0.45)])).toBe(2); // token 3 is two separate objects
+    expect(chooseWholeObject([0.9, 0.96, 0.99, 0.8], [...parts, shape(0.1)])).toBe(2); // 0.19 below the best
+    expect(chooseWholeObject([0.9, 0.99, 0.6, 0.65], [shape(0.1), shape(0.2), shape(0.08), shape(0.1)])).toBe(1);
   });
 
-  it('measures candidate areas on the unpadded part of the low-res logits', () => {
-    // two 4x4 candidates, valid region 2 wide x 3 high; padding values must not count
+  it('measures candidates on the unpadded low-res logits: area, and the part connected to the click', () => {
+    // two 4x4 candidates, valid region 3 wide x 3 high (the last row and column are padding: 9s must not count)
     const logits = Float32Array.from([
-      1, -1, 9, 9, 1, 1, 9, 9, -1, -1, 9, 9, 9, 9, 9, 9, // candidate 0: 3 of 6 valid cells > 0
-      -1, -1, 9, 9, -1, -1, 9, 9, -1, -1, 9, 9, 9, 9, 9, 9, // candidate 1: none
+      1, 1, -1, 9, /**/ -1, -1, -1, 9, /**/ -1, -1, 1, 9, /**/ 9, 9, 9, 9, // candidate 0: a 2-cell piece + 1 separate cell
+      -1, -1, -1, 9, /**/ -1, -1, -1, 9, /**/ -1, -1, -1, 9, /**/ 9, 9, 9, 9, // candidate 1: empty
     ]);
-    expect(Array.from(lowResAreaFractions(logits, 2, 4, 2, 3))).toEqual([0.5, 0]);
+    const [a, b] = candidateShapes(logits, 2, 4, 3, 3, [0.5, 0.5]);
+    expect(a.areaFraction).toBeCloseTo(3 / 9, 10);
+    expect(a.connectedShare).toBeCloseTo(2 / 3, 10);
+    expect(b).toEqual({ areaFraction: 0, connectedShare: 0 });
+    expect(candidateShapes(logits, 1, 4, 3, 3, [2, 1])[0].connectedShare).toBe(0); // click outside the mask
   });
 
   it('boxes and compares masks', () => {

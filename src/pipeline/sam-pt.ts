@@ -1,0 +1,267 @@
+import type { BinaryMask, Box, ImageEmbedding, RgbFrame } from '../types.js';
+import { maskArea, maskBox } from '../segment/postprocess.js';
+import type { DecodePoint, DecodeResult, SamSegmenter } from '../segment/segmenter.js';
+import type { PointTracker } from '../tracker/types.js';
+import { sampleNegativePoints, samplePositivePoints } from '../tracker/query-points.js';
+
+/**
+ * SAM-PT (Rajič et al. 2023) for several objects in one direction of time:
+ * query points chosen on an object's mask are tracked frame to frame, and on
+ * every frame SAM's decoder is re-prompted with the points that are still
+ * visible. One tracker carries every object's points, one encoder run per
+ * frame serves every object.
+ */
+
+export interface SamPtOptions {
+  /** Positive query points per object (k-medoids over the mask). */
+  positivePoints: number;
+  /** Negative query points per object (around the mask). */
+  negativePoints: number;
+  /** Decoder passes per object and frame (SAM-PT: 1 + refinement). */
+  passes: number;
+  /** A mask SAM scores below this is reported as the object being absent. */
+  minScore: number;
+  /** Re-sample an object's query points from its mask when fewer positives than this stay visible. */
+  reinitBelow: number;
+  /** Also re-sample every this many frames (0 = never). */
+  reinitEvery: number;
+  /** Prompt the first pass with the previous frame's mask (logits and box), not only the points. */
+  carryMask: boolean;
+  /** Other objects' visible positive points act as negatives. */
+  othersAsNegatives: boolean;
+  /** The carried box is widened by this share of its width and height on each side. */
+  boxSlack: number;
+}
+
+export const DEFAULT_SAM_PT_OPTIONS: SamPtOptions = {
+  positivePoints: 8,
+  negativePoints: 1,
+  passes: 3,
+  minScore: 0.5,
+  reinitBelow: 4,
+  reinitEvery: 8,
+  carryMask: true,
+  othersAsNegatives: true,
+  boxSlack: 0.15,
+};
+
+/** One object's result on one frame, before overlaps between objects are resolved. */
+export interface ObjectFrameResult {
+  objectId: number;
+  visible: boolean;
+  score: number;
+  /** Full-size logits [height, width] when visible. */
+  logits?: Float32Array;
+  mask?: BinaryMask;
+}
+
+interface QueryPoint {
+  objectId: number;
+  label: 0 | 1;
+  x: number;
+  y: number;
+  visible: boolean;
+}
+
+interface ObjectState {
+  id: number;
+  /** The last frame's low-res logits and box, when the object was visible there. */
+  lowRes?: Float32Array;
+  box?: Box;
+  /** Median displacement of the object's visible points over the last step. */
+  motion: [number, number];
+  framesSinceReinit: number;
+}
+
+export class SamPtPropagator {
+  private readonly objects = new Map<number, ObjectState>();
+  private points: QueryPoint[] = [];
+  private frame?: RgbFrame;
+
+  constructor(
+    private readonly segmenter: SamSegmenter,
+    private readonly tracker: PointTracker,
+    private readonly options: SamPtOptions = DEFAULT_SAM_PT_OPTIONS,
+  ) {}
+
+  get objectIds(): number[] {
+    return [...this.objects.keys()];
+  }
+
+  /**
+   * Starts (or restarts) tracking an object from a mask on `frame`, the frame
+   * the propagator is on (the first call sets it).
+   */
+  setObject(frame: RgbFrame, objectId: number, mask: BinaryMask, lowRes: Float32Array): void {
+    this.frame = frame;
+    this.objects.set(objectId, { id: objectId, lowRes, box: maskBox(mask) ?? undefined, motion: [0, 0], framesSinceReinit: 0 });
+    this.resample(objectId, mask);
+    this.restartTracker();
+  }
+
+  removeObject(objectId: number): void {
+    this.objects.delete(objectId);
+    this.points = this.points.filter((p) => p.objectId !== objectId);
+  }
+
+  /** Moves to the next frame (in this propagator's direction) and segments every object on it. */
+  async step(frame: RgbFrame, embedding: ImageEmbedding): Promise<ObjectFrameResult[]> {
+    this.trackPoints(frame);
+    const results: ObjectFrameResult[] = [];
+    for (const state of this.objects.values()) results.push(await this.segmentObject(state, embedding));
+    let resampled = false;
+    for (const [i, state] of [...this.objects.values()].entries()) resampled = this.maintainPoints(state, results[i]) || resampled;
+    if (resampled) this.restartTracker();
+    return results;
+  }
+
+  private trackPoints(frame: RgbFrame): void {
+    this.frame = frame;
+    const moves = new Map<number, { dx: number[]; dy: number[] }>();
+    if (this.points.length) {
+      const { positions, visible } = this.tracker.step(frame);
+      this.points.forEach((p, i) => {
+        const stillVisible = p.visible && visible[i] === 1;
+        if (stillVisible) {
+          const m = moves.get(p.objectId) ?? { dx: [], dy: [] };
+          m.dx.push(positions[2 * i] - p.x);
+          m.dy.push(positions[2 * i + 1] - p.y);
+          moves.set(p.objectId, m);
+        }
+        p.x = positions[2 * i];
+        p.y = positions[2 * i + 1];
+        p.visible = stillVisible;
+      });
+    }
+    for (const state of this.objects.values()) {
+      const m = moves.get(state.id);
+      // Median: robust to the few points that slid onto the background.
+      state.motion = m ? [median(m.dx), median(m.dy)] : [0, 0];
+    }
+  }
+
+  private promptPoints(state: ObjectState): { positives: DecodePoint[]; negatives: DecodePoint[] } {
+    const positives: DecodePoint[] = [];
+    const negatives: DecodePoint[] = [];
+    for (const p of this.points) {
+      if (!p.visible) continue;
+      if (p.objectId === state.id) (p.label === 1 ? positives : negatives).push({ x: p.x, y: p.y, label: p.label });
+      else if (this.options.othersAsNegatives && p.label === 1) negatives.push({ x: p.x, y: p.y, label: 0 });
+    }
+    return { positives, negatives };
+  }
+
+  /**
+   * Decoder passes for one object. The first pass carries the last frame's
+   * mask forward (its low-res logits and box, moved by the points' median
+   * motion) together with the visible points; later passes refine with the
+   * box of the current mask, as SAM-PT's iterative refinement does. With no
+   * visible point the carried mask alone prompts, so a short loss of points
+   * does not lose the object.
+   */
+  private async segmentObject(state: ObjectState, embedding: ImageEmbedding): Promise<ObjectFrameResult> {
+    const { positives, negatives } = this.promptPoints(state);
+    const carried = this.options.carryMask && state.lowRes && state.box ? this.carryForward(state, embedding) : undefined;
+    if (positives.length === 0 && !carried) return { objectId: state.id, visible: false, score: 0 };
+    const points = [...positives, ...negatives];
+    let result: DecodeResult = await this.segmenter.decode(embedding, {
+      points: carried ? points : positives,
+      maskInput: carried?.lowRes,
+      box: carried?.box,
+    });
+    let image = this.segmenter.toImage(embedding, result.lowRes);
+    for (let pass = 1; pass < this.options.passes; pass++) {
+      const box = maskBox(image.mask) ?? undefined;
+      result = await this.segmenter.decode(embedding, { points, maskInput: result.lowRes, box });
+      image = this.segmenter.toImage(embedding, result.lowRes);
+    }
+    const visible = result.score >= this.options.minScore && maskArea(image.mask) > 0;
+    state.lowRes = visible ? result.lowRes : undefined;
+    state.box = visible ? (maskBox(image.mask) ?? undefined) : undefined;
+    return { objectId: state.id, visible, score: result.score, logits: visible ? image.logits : undefined, mask: visible ? image.mask : undefined };
+  }
+
+  /**
+   * The last frame's mask prompt, moved by the object's motion. The box is
+   * loosened by a share of its size: the motion estimate may be off and the
+   * object may grow, and a box that cuts the object makes SAM cut it too,
+   * frame after frame.
+   */
+  private carryForward(state: ObjectState, embedding: ImageEmbedding): { lowRes: Float32Array; box: Box } {
+    const [dx, dy] = state.motion;
+    const [x0, y0, x1, y1] = state.box!;
+    const mx = (x1 - x0) * this.options.boxSlack;
+    const my = (y1 - y0) * this.options.boxSlack;
+    const clampX = (x: number) => Math.min(embedding.width - 1, Math.max(0, x));
+    const clampY = (y: number) => Math.min(embedding.height - 1, Math.max(0, y));
+    const box: Box = [clampX(x0 + dx - mx), clampY(y0 + dy - my), clampX(x1 + dx + mx), clampY(y1 + dy + my)];
+    const { lowResMaskSize, inputSize } = this.segmenter.contract;
+    // Image pixels -> low-res cells: resized / original per axis, then low-res / input size.
+    const sx = (embedding.resizedWidth / embedding.width) * (lowResMaskSize / inputSize);
+    const sy = (embedding.resizedHeight / embedding.height) * (lowResMaskSize / inputSize);
+    return { lowRes: shiftLogits(state.lowRes!, lowResMaskSize, Math.round(dx * sx), Math.round(dy * sy)), box };
+  }
+
+  /** Drops positives that left the mask; re-samples when too few remain. Returns whether points changed. */
+  private maintainPoints(state: ObjectState, result: ObjectFrameResult): boolean {
+    state.framesSinceReinit++;
+    if (!result.visible || !result.mask) return false;
+    const mask = result.mask;
+    for (const p of this.points) {
+      if (p.objectId !== state.id || !p.visible || p.label !== 1) continue;
+      const x = Math.round(p.x);
+      const y = Math.round(p.y);
+      if (x < 0 || y < 0 || x >= mask.width || y >= mask.height || !mask.data[y * mask.width + x]) p.visible = false;
+    }
+    const visiblePositives = this.points.filter((p) => p.objectId === state.id && p.visible && p.label === 1).length;
+    const periodic = this.options.reinitEvery > 0 && state.framesSinceReinit >= this.options.reinitEvery;
+    if (visiblePositives >= this.options.reinitBelow && !periodic) return false;
+    this.resample(state.id, mask);
+    state.framesSinceReinit = 0;
+    return true;
+  }
+
+  private resample(objectId: number, mask: BinaryMask): void {
+    this.points = this.points.filter((p) => p.objectId !== objectId);
+    const add = (flat: Float32Array, label: 0 | 1) => {
+      for (let i = 0; i < flat.length; i += 2) this.points.push({ objectId, label, x: flat[i], y: flat[i + 1], visible: true });
+    };
+    add(samplePositivePoints(mask, this.options.positivePoints, objectId), 1);
+    add(sampleNegativePoints(mask, this.options.negativePoints, objectId), 0);
+  }
+
+  /** Re-initialises the tracker with the visible points (lost ones are forgotten). */
+  private restartTracker(): void {
+    this.points = this.points.filter((p) => p.visible);
+    const flat = new Float32Array(this.points.length * 2);
+    this.points.forEach((p, i) => {
+      flat[2 * i] = p.x;
+      flat[2 * i + 1] = p.y;
+    });
+    if (this.frame) this.tracker.init(this.frame, flat);
+  }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** Logit SAM uses for "certainly not the object" where a shifted mask uncovers cells. */
+const OUTSIDE_LOGIT = -20;
+
+/**
+ * Moves square low-res logits by whole cells.
+ *   logits: [size, size] -> [size, size], cells shifted by (dx, dy)
+ */
+export function shiftLogits(logits: Float32Array, size: number, dx: number, dy: number): Float32Array {
+  if (dx === 0 && dy === 0) return logits;
+  const out = new Float32Array(size * size).fill(OUTSIDE_LOGIT);
+  for (let y = Math.max(0, dy); y < Math.min(size, size + dy); y++) {
+    const src = (y - dy) * size;
+    const dst = y * size;
+    for (let x = Math.max(0, dx); x < Math.min(size, size + dx); x++) out[dst + x] = logits[src + x - dx];
+  }
+  return out;
+}

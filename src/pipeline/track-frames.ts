@@ -1,0 +1,78 @@
+import type { BinaryMask, FramePrompt, ImageEmbedding, Prompts, RgbFrame } from '../types.js';
+import { maskFromClicks } from '../segment/click-to-mask.js';
+import type { SamSegmenter } from '../segment/segmenter.js';
+import { LucasKanadeTracker } from '../tracker/lucas-kanade.js';
+import { maskOfIndex, resolveOverlaps } from './overlaps.js';
+import { DEFAULT_SAM_PT_OPTIONS, SamPtPropagator, type ObjectFrameResult, type SamPtOptions } from './sam-pt.js';
+
+/**
+ * The tracking loop over a stream of frames in one direction of time. An
+ * object starts when a frame with one of its prompts comes by (its mask from
+ * the clicks), and a later prompt of the same object restarts it from the new
+ * clicks. Frames may come forward or backward in time: the loop only looks at
+ * frame indices to match prompts.
+ */
+
+export interface TrackFramesInput {
+  segmenter: SamSegmenter;
+  frames: AsyncIterable<RgbFrame>;
+  /** The image encoder for a frame (possibly cached). */
+  embed: (frame: RgbFrame) => Promise<ImageEmbedding>;
+  prompts: Prompts;
+  options?: Partial<SamPtOptions>;
+}
+
+export interface TrackedFrame {
+  frame: RgbFrame;
+  embedding: ImageEmbedding;
+  /** Per object, before overlap resolution. */
+  results: ObjectFrameResult[];
+  /** Final masks after overlap resolution, for the objects present on this frame. */
+  masks: Map<number, BinaryMask>;
+}
+
+function promptsByFrame(prompts: Prompts): Map<number, { objectId: number; prompt: FramePrompt }[]> {
+  const byFrame = new Map<number, { objectId: number; prompt: FramePrompt }[]>();
+  for (const object of prompts.objects) {
+    for (const prompt of object.prompts) {
+      const list = byFrame.get(prompt.frame) ?? [];
+      list.push({ objectId: object.id, prompt });
+      byFrame.set(prompt.frame, list);
+    }
+  }
+  return byFrame;
+}
+
+export async function* trackFrames(input: TrackFramesInput): AsyncGenerator<TrackedFrame> {
+  const { segmenter } = input;
+  const options = { ...DEFAULT_SAM_PT_OPTIONS, ...input.options };
+  const byFrame = promptsByFrame(input.prompts);
+  const tracker = await LucasKanadeTracker.create();
+  const propagator = new SamPtPropagator(segmenter, tracker, options);
+  let started = false;
+  try {
+    for await (const frame of input.frames) {
+      const embedding = await input.embed(frame);
+      const prompted = byFrame.get(frame.index) ?? [];
+      // Objects already running move on to this frame first; prompted ones then restart here.
+      const stepped = started ? await propagator.step(frame, embedding) : [];
+      const results = new Map<number, ObjectFrameResult>(stepped.map((r) => [r.objectId, r]));
+      for (const { objectId, prompt } of prompted) {
+        const points = prompt.points.map(([x, y, label]) => ({ x, y, label }));
+        const clicked = await maskFromClicks(segmenter, embedding, { points, box: prompt.box });
+        propagator.setObject(frame, objectId, clicked.mask, clicked.lowRes);
+        results.set(objectId, { objectId, visible: true, score: clicked.score, logits: clicked.logits, mask: clicked.mask });
+        started = true;
+      }
+      const ordered = [...results.values()];
+      const owner = resolveOverlaps(ordered, frame.width, frame.height);
+      const masks = new Map<number, BinaryMask>();
+      ordered.forEach((r, i) => {
+        if (r.visible) masks.set(r.objectId, ordered.length === 1 && r.mask ? r.mask : maskOfIndex(owner, i + 1, frame.width, frame.height));
+      });
+      yield { frame, embedding, results: ordered, masks };
+    }
+  } finally {
+    tracker.dispose();
+  }
+}
