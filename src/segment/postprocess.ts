@@ -152,8 +152,10 @@ export function chooseWholeObject(
 
 /**
  * Shape of each low-res candidate, on the 256x256 logits inside the unpadded
- * region: its share of the image, and the share of its cells 4-connected to
- * the click's cell (0 when the click is outside it).
+ * region: its share of the image, and the share of its cells connected to the
+ * click's cell (0 when the click is outside it). Cells up to `reach` cells
+ * apart count as connected, so an object seen through a fence or split by a
+ * thin occluder stays one piece, while separate objects do not.
  *   logits: [count, size, size]; valid region: [0, validHeight) x [0, validWidth)
  */
 export function candidateShapes(
@@ -163,6 +165,7 @@ export function candidateShapes(
   validWidth: number,
   validHeight: number,
   click: [x: number, y: number],
+  reach = 2,
 ): CandidateShape[] {
   const cx = Math.min(validWidth - 1, Math.max(0, Math.floor(click[0])));
   const cy = Math.min(validHeight - 1, Math.max(0, Math.floor(click[1])));
@@ -183,12 +186,13 @@ export function candidateShapes(
         connected++;
         const x = cell % size;
         const y = (cell - x) / size;
-        for (const [nx, ny] of [[x - 1, y], [x + 1, y], [x, y - 1], [x, y + 1]]) {
-          if (nx < 0 || ny < 0 || nx >= validWidth || ny >= validHeight) continue;
-          const n = ny * size + nx;
-          if (!seen[n] && inside(nx, ny)) {
-            seen[n] = 1;
-            stack.push(n);
+        for (let ny = Math.max(0, y - reach); ny <= Math.min(validHeight - 1, y + reach); ny++) {
+          for (let nx = Math.max(0, x - reach); nx <= Math.min(validWidth - 1, x + reach); nx++) {
+            const n = ny * size + nx;
+            if (!seen[n] && inside(nx, ny)) {
+              seen[n] = 1;
+              stack.push(n);
+            }
           }
         }
       }

@@ -91,11 +91,13 @@ describe('post-processing', () => {
       1, 1, -1, 9, /**/ -1, -1, -1, 9, /**/ -1, -1, 1, 9, /**/ 9, 9, 9, 9, // candidate 0: a 2-cell piece + 1 separate cell
       -1, -1, -1, 9, /**/ -1, -1, -1, 9, /**/ -1, -1, -1, 9, /**/ 9, 9, 9, 9, // candidate 1: empty
     ]);
-    const [a, b] = candidateShapes(logits, 2, 4, 3, 3, [0.5, 0.5]);
+    const [a, b] = candidateShapes(logits, 2, 4, 3, 3, [0.5, 0.5], 1);
     expect(a.areaFraction).toBeCloseTo(3 / 9, 10);
     expect(a.connectedShare).toBeCloseTo(2 / 3, 10);
     expect(b).toEqual({ areaFraction: 0, connectedShare: 0 });
-    expect(candidateShapes(logits, 1, 4, 3, 3, [2, 1])[0].connectedShare).toBe(0); // click outside the mask
+    expect(candidateShapes(logits, 1, 4, 3, 3, [2, 1], 1)[0].connectedShare).toBe(0); // click outside the mask
+    // with a reach of 2 cells, the separate cell two cells away joins the piece
+    expect(candidateShapes(logits, 1, 4, 3, 3, [0.5, 0.5], 2)[0].connectedShare).toBe(1);
   });
 
   it('boxes and compares masks', () => {
