@@ -3,6 +3,7 @@ import { maskArea, maskBox } from '../segment/postprocess.js';
 import type { DecodePoint, DecodeResult, SamSegmenter } from '../segment/segmenter.js';
 import type { PointTracker } from '../tracker/types.js';
 import { sampleNegativePoints, samplePositivePoints } from '../tracker/query-points.js';
+import { AppearanceModel } from './appearance.js';
 
 /**
  * SAM-PT (Rajič et al. 2023) for several objects in one direction of time:
@@ -31,6 +32,16 @@ export interface SamPtOptions {
   othersAsNegatives: boolean;
   /** The carried box is widened by this share of its width and height on each side. */
   boxSlack: number;
+  /**
+   * Use the encoder's features as an appearance model: drop points that look
+   * like background, report a mask that looks like background as absent, and
+   * search the frame for a lost object.
+   */
+  appearance: boolean;
+  /** Object-vs-background similarity margin a found region needs to count as the lost object. */
+  redetectMargin: number;
+  /** Learn from a confidently segmented frame every this many frames. */
+  appearanceUpdateEvery: number;
 }
 
 export const DEFAULT_SAM_PT_OPTIONS: SamPtOptions = {
@@ -43,6 +54,9 @@ export const DEFAULT_SAM_PT_OPTIONS: SamPtOptions = {
   carryMask: true,
   othersAsNegatives: true,
   boxSlack: 0.15,
+  appearance: true,
+  redetectMargin: 0.05,
+  appearanceUpdateEvery: 5,
 };
 
 /** One object's result on one frame, before overlaps between objects are resolved. */
@@ -53,6 +67,13 @@ export interface ObjectFrameResult {
   /** Full-size logits [height, width] when visible. */
   logits?: Float32Array;
   mask?: BinaryMask;
+}
+
+interface Segmented {
+  lowRes: Float32Array;
+  score: number;
+  mask: BinaryMask;
+  logits: Float32Array;
 }
 
 interface QueryPoint {
@@ -71,6 +92,8 @@ interface ObjectState {
   /** Median displacement of the object's visible points over the last step. */
   motion: [number, number];
   framesSinceReinit: number;
+  appearance?: AppearanceModel;
+  framesSinceLearn: number;
 }
 
 export class SamPtPropagator {
@@ -92,9 +115,17 @@ export class SamPtPropagator {
    * Starts (or restarts) tracking an object from a mask on `frame`, the frame
    * the propagator is on (the first call sets it).
    */
-  setObject(frame: RgbFrame, objectId: number, mask: BinaryMask, lowRes: Float32Array): void {
+  setObject(frame: RgbFrame, embedding: ImageEmbedding, objectId: number, mask: BinaryMask, lowRes: Float32Array): void {
     this.frame = frame;
-    this.objects.set(objectId, { id: objectId, lowRes, box: maskBox(mask) ?? undefined, motion: [0, 0], framesSinceReinit: 0 });
+    this.objects.set(objectId, {
+      id: objectId,
+      lowRes,
+      box: maskBox(mask) ?? undefined,
+      motion: [0, 0],
+      framesSinceReinit: 0,
+      appearance: this.options.appearance ? AppearanceModel.fromMask(embedding, mask) : undefined,
+      framesSinceLearn: 0,
+    });
     this.resample(objectId, mask);
     this.restartTracker();
   }
@@ -107,6 +138,7 @@ export class SamPtPropagator {
   /** Moves to the next frame (in this propagator's direction) and segments every object on it. */
   async step(frame: RgbFrame, embedding: ImageEmbedding): Promise<ObjectFrameResult[]> {
     this.trackPoints(frame);
+    this.dropPointsOnBackground(embedding);
     const results: ObjectFrameResult[] = [];
     for (const state of this.objects.values()) results.push(await this.segmentObject(state, embedding));
     let resampled = false;
@@ -140,6 +172,15 @@ export class SamPtPropagator {
     }
   }
 
+  /** Positive points whose feature is closer to the background's than to the object's have slid off it. */
+  private dropPointsOnBackground(embedding: ImageEmbedding): void {
+    for (const p of this.points) {
+      if (!p.visible || p.label !== 1) continue;
+      const appearance = this.objects.get(p.objectId)?.appearance;
+      if (appearance && appearance.marginAt(embedding, p.x, p.y) < 0) p.visible = false;
+    }
+  }
+
   private promptPoints(state: ObjectState): { positives: DecodePoint[]; negatives: DecodePoint[] } {
     const positives: DecodePoint[] = [];
     const negatives: DecodePoint[] = [];
@@ -162,23 +203,76 @@ export class SamPtPropagator {
   private async segmentObject(state: ObjectState, embedding: ImageEmbedding): Promise<ObjectFrameResult> {
     const { positives, negatives } = this.promptPoints(state);
     const carried = this.options.carryMask && state.lowRes && state.box ? this.carryForward(state, embedding) : undefined;
-    if (positives.length === 0 && !carried) return { objectId: state.id, visible: false, score: 0 };
-    const points = [...positives, ...negatives];
-    let result: DecodeResult = await this.segmenter.decode(embedding, {
-      points: carried ? points : positives,
-      maskInput: carried?.lowRes,
-      box: carried?.box,
-    });
+    let found: Segmented | undefined;
+    if (positives.length > 0 || carried) {
+      found = await this.decodePasses(embedding, {
+        points: carried ? [...positives, ...negatives] : positives,
+        refinePoints: [...positives, ...negatives],
+        lowRes: carried?.lowRes,
+        box: carried?.box,
+      });
+      if (!this.accept(state, embedding, found)) found = undefined;
+    }
+    if (!found && state.appearance) {
+      found = await this.redetect(state, embedding);
+      if (found && !this.accept(state, embedding, found)) found = undefined;
+    }
+    state.lowRes = found?.lowRes;
+    state.box = found ? (maskBox(found.mask) ?? undefined) : undefined;
+    if (found && state.appearance && ++state.framesSinceLearn >= this.options.appearanceUpdateEvery) {
+      state.appearance.update(embedding, found.mask);
+      state.framesSinceLearn = 0;
+    }
+    if (!found) return { objectId: state.id, visible: false, score: 0 };
+    return { objectId: state.id, visible: true, score: found.score, logits: found.logits, mask: found.mask };
+  }
+
+  /** SAM's score, a non-empty mask, and (with the appearance model) a mask that looks like the object. */
+  private accept(state: ObjectState, embedding: ImageEmbedding, found: Segmented): boolean {
+    if (found.score < this.options.minScore || maskArea(found.mask) === 0) return false;
+    return !state.appearance || state.appearance.maskMargin(embedding, found.mask) > 0;
+  }
+
+  /**
+   * SAM-PT's passes: a first prompt, then refinement passes that feed the
+   * previous logits back with the box of the current mask.
+   */
+  private async decodePasses(
+    embedding: ImageEmbedding,
+    first: { points: DecodePoint[]; refinePoints: DecodePoint[]; lowRes?: Float32Array; box?: Box },
+  ): Promise<Segmented> {
+    let result: DecodeResult = await this.segmenter.decode(embedding, { points: first.points, maskInput: first.lowRes, box: first.box });
     let image = this.segmenter.toImage(embedding, result.lowRes);
     for (let pass = 1; pass < this.options.passes; pass++) {
       const box = maskBox(image.mask) ?? undefined;
-      result = await this.segmenter.decode(embedding, { points, maskInput: result.lowRes, box });
+      result = await this.segmenter.decode(embedding, { points: first.refinePoints, maskInput: result.lowRes, box });
       image = this.segmenter.toImage(embedding, result.lowRes);
     }
-    const visible = result.score >= this.options.minScore && maskArea(image.mask) > 0;
-    state.lowRes = visible ? result.lowRes : undefined;
-    state.box = visible ? (maskBox(image.mask) ?? undefined) : undefined;
-    return { objectId: state.id, visible, score: result.score, logits: visible ? image.logits : undefined, mask: visible ? image.mask : undefined };
+    return { lowRes: result.lowRes, score: result.score, mask: image.mask, logits: image.logits };
+  }
+
+  /**
+   * Looks for a lost object: the most object-like connected region of the
+   * frame by the appearance model, prompted with its most object-like cells
+   * and its box.
+   */
+  private async redetect(state: ObjectState, embedding: ImageEmbedding): Promise<Segmented | undefined> {
+    const { margins, grid } = state.appearance!.marginMap(embedding);
+    const region = strongestRegion(margins, grid.cols, grid.rows, this.options.redetectMargin);
+    if (!region || region.cells.length < 2) return undefined;
+    const centre = (cell: number): DecodePoint => ({
+      x: ((cell % grid.cols) + 0.5) * grid.cellWidth,
+      y: (Math.floor(cell / grid.cols) + 0.5) * grid.cellHeight,
+      label: 1,
+    });
+    const best = [...region.cells].sort((a, b) => margins[b] - margins[a]).slice(0, 3).map(centre);
+    const box: Box = [
+      region.x0 * grid.cellWidth,
+      region.y0 * grid.cellHeight,
+      Math.min(embedding.width - 1, (region.x1 + 1) * grid.cellWidth),
+      Math.min(embedding.height - 1, (region.y1 + 1) * grid.cellHeight),
+    ];
+    return this.decodePasses(embedding, { points: best, refinePoints: best, box });
   }
 
   /**
@@ -264,4 +358,41 @@ export function shiftLogits(logits: Float32Array, size: number, dx: number, dy: 
     for (let x = Math.max(0, dx); x < Math.min(size, size + dx); x++) out[dst + x] = logits[src + x - dx];
   }
   return out;
+}
+
+/**
+ * The 8-connected region of cells with margin above `threshold` whose margins
+ * sum highest, with its bounding cells.
+ */
+export function strongestRegion(margins: Float32Array, cols: number, rows: number, threshold: number) {
+  const seen = new Uint8Array(margins.length);
+  let best: { cells: number[]; sum: number; x0: number; y0: number; x1: number; y1: number } | undefined;
+  for (let start = 0; start < margins.length; start++) {
+    if (seen[start] || margins[start] <= threshold) continue;
+    const region = { cells: [] as number[], sum: 0, x0: cols, y0: rows, x1: -1, y1: -1 };
+    const stack = [start];
+    seen[start] = 1;
+    while (stack.length) {
+      const cell = stack.pop()!;
+      const x = cell % cols;
+      const y = (cell - x) / cols;
+      region.cells.push(cell);
+      region.sum += margins[cell];
+      region.x0 = Math.min(region.x0, x);
+      region.x1 = Math.max(region.x1, x);
+      region.y0 = Math.min(region.y0, y);
+      region.y1 = Math.max(region.y1, y);
+      for (let ny = Math.max(0, y - 1); ny <= Math.min(rows - 1, y + 1); ny++) {
+        for (let nx = Math.max(0, x - 1); nx <= Math.min(cols - 1, x + 1); nx++) {
+          const n = ny * cols + nx;
+          if (!seen[n] && margins[n] > threshold) {
+            seen[n] = 1;
+            stack.push(n);
+          }
+        }
+      }
+    }
+    if (!best || region.sum > best.sum) best = region;
+  }
+  return best;
 }

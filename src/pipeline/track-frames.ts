@@ -60,7 +60,7 @@ export async function* trackFrames(input: TrackFramesInput): AsyncGenerator<Trac
       for (const { objectId, prompt } of prompted) {
         const points = prompt.points.map(([x, y, label]) => ({ x, y, label }));
         const clicked = await maskFromClicks(segmenter, embedding, { points, box: prompt.box });
-        propagator.setObject(frame, objectId, clicked.mask, clicked.lowRes);
+        propagator.setObject(frame, embedding, objectId, clicked.mask, clicked.lowRes);
         results.set(objectId, { objectId, visible: true, score: clicked.score, logits: clicked.logits, mask: clicked.mask });
         started = true;
       }

@@ -1,14 +1,15 @@
 import type { BinaryMask, Box, ImageEmbedding } from '../types.js';
 import { maskBox } from './postprocess.js';
-import type { DecodePoint, SamSegmenter } from './segmenter.js';
+import type { DecodePoint, SamSegmenter, TokenChoice } from './segmenter.js';
 
 /**
  * Clicks (and an optional box) -> one mask, the way SAM's interactive demos
  * get good masks from few clicks:
- *  1. a first pass with the clicks; a lone click is ambiguous (part, object,
- *     group), so one of SAM's three multimask candidates is chosen: the whole
- *     object, which is what a click means in object tracking (see
- *     chooseWholeObject), or SAM's own best by predicted IoU;
+ *  1. a first pass with the clicks. Clicks without a box are ambiguous (part,
+ *     object, group), so one of SAM's candidates is chosen: by default the
+ *     whole object that agrees with every click, which is what clicks mean in
+ *     object tracking (see chooseWholeObject); 'best' keeps SAM's own rule
+ *     (the best-scored multimask candidate for a lone click, token 0 else);
  *  2. refinement passes that feed the previous low-res logits back as the
  *     mask prompt, together with the clicks and the box around the current
  *     mask (the user's box when there is one).
@@ -22,7 +23,7 @@ export interface ClickPrompt {
 export interface ClickMaskOptions {
   /** Decoder passes after the first one. */
   refinePasses?: number;
-  /** How a lone click's candidate is chosen: 'whole' (default) or SAM's 'best'. */
+  /** How the first pass's candidate is chosen without a box: 'whole' (default) or SAM's 'best'. */
   ambiguousChoice?: 'whole' | 'best';
 }
 
@@ -38,9 +39,11 @@ export interface ClickMaskResult {
 
 export const DEFAULT_REFINE_PASSES = 2;
 
-/** SAM's own rule: multimask output when the prompt is a single click (no box). */
-export function isAmbiguous(prompt: ClickPrompt): boolean {
-  return prompt.points.length === 1 && !prompt.box;
+/** With a box SAM's single-mask output is meant; otherwise the candidates are weighed. */
+export function firstPassChoice(prompt: ClickPrompt, ambiguous: 'whole' | 'best'): TokenChoice {
+  if (prompt.box || prompt.points.length === 0) return 'single';
+  if (ambiguous === 'whole') return 'whole';
+  return prompt.points.length === 1 ? 'best' : 'single'; // SAM's own rule
 }
 
 export async function maskFromClicks(
@@ -50,7 +53,7 @@ export async function maskFromClicks(
   options: ClickMaskOptions = {},
 ): Promise<ClickMaskResult> {
   const passes = options.refinePasses ?? DEFAULT_REFINE_PASSES;
-  const choice = isAmbiguous(prompt) ? (options.ambiguousChoice ?? 'whole') : 'single';
+  const choice = firstPassChoice(prompt, options.ambiguousChoice ?? 'whole');
   let result = await segmenter.decode(embedding, prompt, choice);
   let image = segmenter.toImage(embedding, result.lowRes);
   for (let pass = 0; pass < passes; pass++) {

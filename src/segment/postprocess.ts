@@ -119,44 +119,53 @@ export interface WholeObjectPrior {
 
 export const DEFAULT_WHOLE_OBJECT_PRIOR: WholeObjectPrior = { maxScoreDrop: 0.15, maxAreaFraction: 0.5, minConnectedShare: 0.8 };
 
-/** What is known of each candidate: its share of the image, and the share of it connected to the click. */
+/** What is known of each candidate mask. */
 export interface CandidateShape {
+  /** Share of the image it covers. */
   areaFraction: number;
+  /** Share of it connected to the first object click (0 when that click is outside it). */
   connectedShare: number;
+  /** Every object click inside it and every background click outside it. */
+  agreesWithClicks: boolean;
 }
 
 /**
- * Multimask choice for a click that means "this object", as in video object
- * tracking: SAM's candidates go from part to whole, and the highest predicted
- * IoU often picks a part (a swan's body without its neck, a rider without the
- * horse). Take the largest candidate that SAM scores close to its best, that
- * is not the background, and that is one piece around the click: SAM's
- * largest candidate is sometimes the clicked object together with separate
- * neighbours, a group rather than an object.
+ * Candidate choice for clicks that mean "this object", as in video object
+ * tracking. SAM's candidates go from part to whole, and the highest
+ * predicted IoU often picks a part (a swan's body without its neck, a rider
+ * without the horse). Among the candidates that agree with every click, take
+ * the largest that SAM scores close to its best, that is not the background,
+ * and that is one piece around the click: SAM's largest candidate is
+ * sometimes the clicked object together with separate neighbours, a group
+ * rather than an object.
+ *   tokens: the candidates to consider (1-3 for a lone click, 0-3 otherwise)
  */
 export function chooseWholeObject(
   iouPredictions: ArrayLike<number>,
   shapes: CandidateShape[],
+  tokens: number[] = [1, 2, 3],
   prior: WholeObjectPrior = DEFAULT_WHOLE_OBJECT_PRIOR,
 ): number {
-  const best = chooseMaskIndex(iouPredictions, true);
+  const agreeing = tokens.filter((t) => shapes[t].agreesWithClicks);
+  const pool = agreeing.length ? agreeing : tokens;
+  const best = pool.reduce((a, b) => (iouPredictions[b] > iouPredictions[a] ? b : a));
   let chosen = best;
-  for (let i = 1; i < iouPredictions.length; i++) {
-    const { areaFraction, connectedShare } = shapes[i];
-    const trusted = iouPredictions[i] >= iouPredictions[best] - prior.maxScoreDrop;
+  for (const t of pool) {
+    const { areaFraction, connectedShare } = shapes[t];
+    const trusted = iouPredictions[t] >= iouPredictions[best] - prior.maxScoreDrop;
     const anObject = areaFraction > 0 && areaFraction <= prior.maxAreaFraction && connectedShare >= prior.minConnectedShare;
-    if (trusted && anObject && areaFraction > shapes[chosen].areaFraction) chosen = i;
+    if (trusted && anObject && areaFraction > shapes[chosen].areaFraction) chosen = t;
   }
   return chosen;
 }
 
 /**
  * Shape of each low-res candidate, on the 256x256 logits inside the unpadded
- * region: its share of the image, and the share of its cells connected to the
- * click's cell (0 when the click is outside it). Cells up to `reach` cells
- * apart count as connected, so an object seen through a fence or split by a
- * thin occluder stays one piece, while separate objects do not.
+ * region. Cells up to `reach` cells apart count as connected, so an object
+ * seen through a fence or split by a thin occluder stays one piece, while
+ * separate objects do not.
  *   logits: [count, size, size]; valid region: [0, validHeight) x [0, validWidth)
+ *   clicks: in low-res cell coordinates; the first object click anchors connectivity
  */
 export function candidateShapes(
   logits: Float32Array,
@@ -164,11 +173,12 @@ export function candidateShapes(
   size: number,
   validWidth: number,
   validHeight: number,
-  click: [x: number, y: number],
+  clicks: { x: number; y: number; label: 0 | 1 }[],
   reach = 2,
 ): CandidateShape[] {
-  const cx = Math.min(validWidth - 1, Math.max(0, Math.floor(click[0])));
-  const cy = Math.min(validHeight - 1, Math.max(0, Math.floor(click[1])));
+  const cell = (v: number, limit: number) => Math.min(limit - 1, Math.max(0, Math.floor(v)));
+  const cells = clicks.map((c) => ({ x: cell(c.x, validWidth), y: cell(c.y, validHeight), label: c.label }));
+  const anchor = cells.find((c) => c.label === 1);
   const shapes: CandidateShape[] = [];
   const seen = new Uint8Array(size * size);
   for (let t = 0; t < count; t++) {
@@ -177,15 +187,15 @@ export function candidateShapes(
     let area = 0;
     for (let y = 0; y < validHeight; y++) for (let x = 0; x < validWidth; x++) if (inside(x, y)) area++;
     let connected = 0;
-    if (inside(cx, cy)) {
+    if (anchor && inside(anchor.x, anchor.y)) {
       seen.fill(0);
-      const stack = [cy * size + cx];
+      const stack = [anchor.y * size + anchor.x];
       seen[stack[0]] = 1;
       while (stack.length) {
-        const cell = stack.pop()!;
+        const c = stack.pop()!;
         connected++;
-        const x = cell % size;
-        const y = (cell - x) / size;
+        const x = c % size;
+        const y = (c - x) / size;
         for (let ny = Math.max(0, y - reach); ny <= Math.min(validHeight - 1, y + reach); ny++) {
           for (let nx = Math.max(0, x - reach); nx <= Math.min(validWidth - 1, x + reach); nx++) {
             const n = ny * size + nx;
@@ -197,7 +207,11 @@ export function candidateShapes(
         }
       }
     }
-    shapes.push({ areaFraction: area / (validWidth * validHeight), connectedShare: area ? connected / area : 0 });
+    shapes.push({
+      areaFraction: area / (validWidth * validHeight),
+      connectedShare: area ? connected / area : 0,
+      agreesWithClicks: cells.every((c) => inside(c.x, c.y) === (c.label === 1)),
+    });
   }
   return shapes;
 }

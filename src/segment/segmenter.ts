@@ -131,7 +131,7 @@ export class SamSegmenter {
    * Runs the prompt decoder and picks one of SAM's four mask tokens:
    * 'single' = token 0 (for unambiguous prompts); 'best' = the multimask
    * candidate with the highest predicted IoU (SAM's rule); 'whole' = the
-   * largest trusted candidate (see chooseWholeObject).
+   * largest trusted candidate that agrees with the clicks (see chooseWholeObject).
    */
   async decode(embedding: ImageEmbedding, prompt: DecodePrompt, choice: TokenChoice = 'single'): Promise<DecodeResult> {
     const { embeddingShape, lowResMaskSize } = this.contract;
@@ -166,11 +166,16 @@ export class SamSegmenter {
     if (choice !== 'whole' || prompt.points.length === 0) return chooseMaskIndex(scores, choice !== 'single');
     const { lowResMaskSize, inputSize } = this.contract;
     const toLowRes = lowResMaskSize / inputSize;
-    const validWidth = Math.max(1, Math.round(embedding.resizedWidth * toLowRes));
-    const validHeight = Math.max(1, Math.round(embedding.resizedHeight * toLowRes));
-    const [mx, my] = toModelCoords(prompt.points[0].x, prompt.points[0].y, embedding, { width: embedding.resizedWidth, height: embedding.resizedHeight });
-    const shapes = candidateShapes(logits, scores.length, lowResMaskSize, validWidth, validHeight, [mx * toLowRes, my * toLowRes]);
-    return chooseWholeObject(scores, shapes);
+    const resized = { width: embedding.resizedWidth, height: embedding.resizedHeight };
+    const validWidth = Math.max(1, Math.round(resized.width * toLowRes));
+    const validHeight = Math.max(1, Math.round(resized.height * toLowRes));
+    const clicks = prompt.points.map((p) => {
+      const [x, y] = toModelCoords(p.x, p.y, embedding, resized);
+      return { x: x * toLowRes, y: y * toLowRes, label: p.label };
+    });
+    const shapes = candidateShapes(logits, scores.length, lowResMaskSize, validWidth, validHeight, clicks);
+    // Token 0 is SAM's output for unambiguous prompts; for a lone click only the three multimask tokens apply.
+    return chooseWholeObject(scores, shapes, prompt.points.length === 1 ? [1, 2, 3] : [0, 1, 2, 3]);
   }
 
   async dispose(): Promise<void> {

@@ -74,7 +74,7 @@ describe('post-processing', () => {
   });
 
   it('prefers the largest one-piece candidate scored close to the best, unless it is the scene', () => {
-    const shape = (areaFraction: number, connectedShare = 1) => ({ areaFraction, connectedShare });
+    const shape = (areaFraction: number, connectedShare = 1, agreesWithClicks = true) => ({ areaFraction, connectedShare, agreesWithClicks });
     // token:          0     1     2     3
     const scores = [0.90, 0.96, 0.99, 0.91];
     const parts = [shape(0.1), shape(0.05), shape(0.08)];
@@ -85,19 +85,32 @@ describe('post-processing', () => {
     expect(chooseWholeObject([0.9, 0.99, 0.6, 0.65], [shape(0.1), shape(0.2), shape(0.08), shape(0.1)])).toBe(1);
   });
 
-  it('measures candidates on the unpadded low-res logits: area, and the part connected to the click', () => {
+  it('weighs only candidates that agree with every click, token 0 included for several clicks', () => {
+    const shape = (areaFraction: number, agreesWithClicks: boolean) => ({ areaFraction, connectedShare: 1, agreesWithClicks });
+    const scores = [0.95, 0.99, 0.97, 0.9];
+    const shapes = [shape(0.12, true), shape(0.05, false), shape(0.08, true), shape(0.3, false)];
+    expect(chooseWholeObject(scores, shapes, [0, 1, 2, 3])).toBe(0); // 1 and 3 contradict a click; 0 is larger than 2
+    expect(chooseWholeObject(scores, shapes, [1, 2, 3])).toBe(2);
+    // no candidate agrees: weigh them all
+    expect(chooseWholeObject(scores, [shape(0.1, false), shape(0.2, false), shape(0.1, false), shape(0.1, false)])).toBe(1);
+  });
+
+  it('measures candidates on the unpadded low-res logits: area, the part connected to the click, agreement', () => {
     // two 4x4 candidates, valid region 3 wide x 3 high (the last row and column are padding: 9s must not count)
     const logits = Float32Array.from([
       1, 1, -1, 9, /**/ -1, -1, -1, 9, /**/ -1, -1, 1, 9, /**/ 9, 9, 9, 9, // candidate 0: a 2-cell piece + 1 separate cell
       -1, -1, -1, 9, /**/ -1, -1, -1, 9, /**/ -1, -1, -1, 9, /**/ 9, 9, 9, 9, // candidate 1: empty
     ]);
-    const [a, b] = candidateShapes(logits, 2, 4, 3, 3, [0.5, 0.5], 1);
-    expect(a.areaFraction).toBeCloseTo(3 / 9, 10);
-    expect(a.connectedShare).toBeCloseTo(2 / 3, 10);
-    expect(b).toEqual({ areaFraction: 0, connectedShare: 0 });
-    expect(candidateShapes(logits, 1, 4, 3, 3, [2, 1], 1)[0].connectedShare).toBe(0); // click outside the mask
+    const click = { x: 0.5, y: 0.5, label: 1 as const };
+    const [a, b] = candidateShapes(logits, 2, 4, 3, 3, [click], 1);
+    expect(a).toEqual({ areaFraction: 3 / 9, connectedShare: 2 / 3, agreesWithClicks: true });
+    expect(b).toEqual({ areaFraction: 0, connectedShare: 0, agreesWithClicks: false });
+    const [outside] = candidateShapes(logits, 1, 4, 3, 3, [{ x: 2, y: 1, label: 1 }], 1);
+    expect(outside.connectedShare).toBe(0); // the click is outside the mask
+    // a background click inside the mask: no agreement
+    expect(candidateShapes(logits, 1, 4, 3, 3, [click, { x: 2, y: 2, label: 0 }], 1)[0].agreesWithClicks).toBe(false);
     // with a reach of 2 cells, the separate cell two cells away joins the piece
-    expect(candidateShapes(logits, 1, 4, 3, 3, [0.5, 0.5], 2)[0].connectedShare).toBe(1);
+    expect(candidateShapes(logits, 1, 4, 3, 3, [click], 2)[0].connectedShare).toBe(1);
   });
 
   it('boxes and compares masks', () => {
