@@ -2,6 +2,7 @@
  * Video object segmentation quality on DAVIS-style sequences.
  *
  *   npm run bench:davis -- --data DIR [--sequences a,b] [--max-frames N] [--cache DIR] [--no-context]
+ *                          [--options '{"appearance":false}'] [--per-frame]
  *
  * Clicks are derived from each sequence's first annotation (deepest interior
  * point, two more positives, one negative); the tracking pipeline runs from
@@ -17,6 +18,7 @@ import { maskFromClicks } from '../src/segment/click-to-mask.js';
 import { SamSegmenter } from '../src/segment/segmenter.js';
 import { samplePositivePoints } from '../src/tracker/query-points.js';
 import type { BinaryMask, RgbFrame } from '../src/types.js';
+import type { SamPtOptions } from '../src/pipeline/sam-pt.js';
 import { trackFrames } from '../src/pipeline/track-frames.js';
 import { deriveClicks } from './clicks.js';
 import { annotationPath, listSequences, readBinaryMask, readRgb, sequenceFrames } from './davis-data.js';
@@ -30,11 +32,15 @@ const { values } = parseArgs({
     'max-frames': { type: 'string' },
     cache: { type: 'string' },
     'no-context': { type: 'boolean', default: false },
+    options: { type: 'string' },
+    'per-frame': { type: 'boolean', default: false },
   },
 });
 const dataDir = values.data!;
 const maxFrames = values['max-frames'] ? Number(values['max-frames']) : Infinity;
 const withContext = !values['no-context'];
+// SamPtOptions overrides, for ablations.
+const methodOptions = values.options ? (JSON.parse(values.options) as Partial<SamPtOptions>) : undefined;
 
 const segmenter = await SamSegmenter.create(segmenterOptions(loadConfig()));
 const cache = new EmbeddingCache(segmenter, values.cache);
@@ -73,10 +79,12 @@ for (const seq of await listSequences(dataDir, values.sequences?.split(','))) {
     frames: frames(),
     embed: (frame) => cache.embed(`${seq}/${frame.index}`, frame),
     prompts: { objects: [{ id: 1, prompts: [{ frame: 0, points: clicks.map((c) => [c.x, c.y, c.label] as [number, number, 0 | 1]) }] }] },
+    options: methodOptions,
   })) {
     const t = frame.index;
     const truth = truths[t];
     if (scored(t)) add(s.method, masks.get(1) ?? empty(frame.width, frame.height), truth);
+    if (values['per-frame'] && scored(t)) console.log(`  ${seq} ${t} J ${pct(s.method.j.at(-1)!)}`);
     if (withContext && scored(t)) {
       const contextStart = performance.now();
       const area = truth.data.reduce((a, b) => a + b, 0);

@@ -74,6 +74,8 @@ interface Segmented {
   score: number;
   mask: BinaryMask;
   logits: Float32Array;
+  /** Appearance margin of the mask, once measured. */
+  margin?: number;
 }
 
 interface QueryPoint {
@@ -94,6 +96,9 @@ interface ObjectState {
   framesSinceReinit: number;
   appearance?: AppearanceModel;
   framesSinceLearn: number;
+  /** Running means over accepted masks: how object-like and how large the object usually is. */
+  typicalMargin?: number;
+  typicalArea?: number;
 }
 
 export class SamPtPropagator {
@@ -215,14 +220,11 @@ export class SamPtPropagator {
     }
     if (!found && state.appearance) {
       found = await this.redetect(state, embedding);
-      if (found && !this.accept(state, embedding, found)) found = undefined;
+      if (found && !this.acceptFound(state, embedding, found)) found = undefined;
     }
     state.lowRes = found?.lowRes;
     state.box = found ? (maskBox(found.mask) ?? undefined) : undefined;
-    if (found && state.appearance && ++state.framesSinceLearn >= this.options.appearanceUpdateEvery) {
-      state.appearance.update(embedding, found.mask);
-      state.framesSinceLearn = 0;
-    }
+    if (found) this.remember(state, embedding, found);
     if (!found) return { objectId: state.id, visible: false, score: 0 };
     return { objectId: state.id, visible: true, score: found.score, logits: found.logits, mask: found.mask };
   }
@@ -230,7 +232,32 @@ export class SamPtPropagator {
   /** SAM's score, a non-empty mask, and (with the appearance model) a mask that looks like the object. */
   private accept(state: ObjectState, embedding: ImageEmbedding, found: Segmented): boolean {
     if (found.score < this.options.minScore || maskArea(found.mask) === 0) return false;
-    return !state.appearance || state.appearance.maskMargin(embedding, found.mask) > 0;
+    if (!state.appearance) return true;
+    found.margin = state.appearance.maskMargin(embedding, found.mask);
+    return found.margin > 0;
+  }
+
+  /**
+   * A region found by searching the whole frame must be more convincing than
+   * a mask that follows the tracked points: as object-like as the object
+   * usually is (half its typical margin), and not a sliver of its usual size.
+   */
+  private acceptFound(state: ObjectState, embedding: ImageEmbedding, found: Segmented): boolean {
+    if (!this.accept(state, embedding, found)) return false;
+    const minMargin = Math.max(this.options.redetectMargin, 0.5 * (state.typicalMargin ?? 0));
+    const minArea = 0.2 * (state.typicalArea ?? 0);
+    return found.margin! >= minMargin && maskArea(found.mask) >= minArea;
+  }
+
+  /** Updates the running means and, now and then, the appearance model. */
+  private remember(state: ObjectState, embedding: ImageEmbedding, found: Segmented): void {
+    const ema = (old: number | undefined, value: number) => (old === undefined ? value : 0.9 * old + 0.1 * value);
+    state.typicalArea = ema(state.typicalArea, maskArea(found.mask));
+    if (found.margin !== undefined) state.typicalMargin = ema(state.typicalMargin, found.margin);
+    if (state.appearance && ++state.framesSinceLearn >= this.options.appearanceUpdateEvery) {
+      state.appearance.update(embedding, found.mask);
+      state.framesSinceLearn = 0;
+    }
   }
 
   /**
