@@ -1,16 +1,8 @@
 import type { BinaryMask, RgbFrame } from '../../src/types.js';
+import { mulberry32 } from '../../src/tracker/query-points.js';
 
-/** A small deterministic PRNG (mulberry32), so drawn test images are identical on every run. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded PRNG, so drawn test images are identical on every run. */
+export const seededRandom = mulberry32;
 
 export interface Shape {
   mask: BinaryMask;

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RgbFrame } from '../../src/types.js';
+import { collect, meanAbsoluteDifference } from '../helpers/frames.js';
 import { davisPalette, encodeIndexedPng, isEvenlySpaced, VideoWriter, videoWriterOptionsFor, writeIndexedPng } from '../../src/media/encode.js';
 import { readFrames } from '../../src/media/frames.js';
 import { probeVideo } from '../../src/media/probe.js';
@@ -22,18 +22,6 @@ async function emptyDir(name: string): Promise<string> {
   const target = path.join(dir, name);
   await mkdir(target, { recursive: true });
   return target;
-}
-
-async function collect(frames: AsyncIterable<RgbFrame>): Promise<RgbFrame[]> {
-  const out: RgbFrame[] = [];
-  for await (const frame of frames) out.push(frame);
-  return out;
-}
-
-function meanAbsoluteDifference(a: Uint8Array, b: Uint8Array): number {
-  let total = 0;
-  for (let i = 0; i < a.length; i++) total += Math.abs(a[i] - b[i]);
-  return total / a.length;
 }
 
 describe('VideoWriter', () => {

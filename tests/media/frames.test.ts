@@ -2,6 +2,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { collect, meanAbsoluteDifference } from '../helpers/frames.js';
 import type { RgbFrame, VideoMeta } from '../../src/types.js';
 import { isMediaError } from '../../src/media/errors.js';
 import { readFrames } from '../../src/media/frames.js';
@@ -24,18 +25,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-async function collect(frames: AsyncIterable<RgbFrame>): Promise<RgbFrame[]> {
-  const out: RgbFrame[] = [];
-  for await (const frame of frames) out.push(frame);
-  return out;
-}
-
-function meanAbsoluteDifference(a: Uint8Array, b: Uint8Array): number {
-  let total = 0;
-  for (let i = 0; i < a.length; i++) total += Math.abs(a[i] - b[i]);
-  return total / a.length;
-}
 
 /** Process ids of running ffmpeg processes whose command line mentions `needle`. */
 async function ffmpegProcessesMentioning(needle: string): Promise<number[]> {
