@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import path from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_MANIFEST } from './segment/models.js';
 import { DEFAULT_CACHE_DIR } from './segment/segmenter.js';
@@ -7,18 +8,64 @@ import { DEFAULT_CACHE_DIR } from './segment/segmenter.js';
  * Everything ClipMask reads from the environment, parsed and validated once
  * at start-up. A bad value stops the program with one readable line.
  */
-const envSchema = z.object({
+const positiveInt = (max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(1).max(max);
+const boolean = z
+  .enum(['1', '0', 'true', 'false', 'yes', 'no'])
+  .transform((v) => v === '1' || v === 'true' || v === 'yes');
+
+export const envSchema = z.object({
   CLIPMASK_MODEL: z.string().min(1).optional().describe('model name in the manifest (default: the manifest default)'),
-  MODEL_MANIFEST: z.string().min(1).default(DEFAULT_MANIFEST),
-  MODEL_CACHE_DIR: z.string().min(1).default(DEFAULT_CACHE_DIR),
-  ORT_THREADS: z.coerce.number().int().min(1).max(256).default(availableParallelism()),
+  MODEL_MANIFEST: z.string().min(1).default(DEFAULT_MANIFEST).describe('path of the model manifest'),
+  MODEL_CACHE_DIR: z.string().min(1).default(DEFAULT_CACHE_DIR).describe('where the prepared decoder graph is cached'),
+  ORT_THREADS: z.coerce.number().int().min(1).max(256).default(availableParallelism()).describe('ONNX Runtime threads per session (default: the number of cores)'),
+
+  // The service
+  PORT: z.coerce.number().int().min(0).max(65_535).default(8080).describe('HTTP port of the API'),
+  HOST: z.string().min(1).default('127.0.0.1').describe('address the API listens on; 0.0.0.0 to expose it (there are no API keys yet)'),
+  DATA_DIR: z.string().min(1).default('./data').describe('uploads, job files and the own Redis live here, laid out by job id'),
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional().describe('Redis to use; unset: start a private redis-server under DATA_DIR/redis'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level'),
+  MAX_UPLOAD_BYTES: positiveInt().default(500 * 1024 * 1024).describe('largest accepted upload (413 above)'),
+  MAX_PIXELS: positiveInt().default(1920 * 1080).describe('largest accepted frame, width x height (413 above)'),
+  MAX_FRAMES: positiveInt().default(3000).describe('most frames accepted in one video (413 above)'),
+  MAX_DURATION_S: z.coerce.number().positive().default(300).describe('longest accepted video in seconds (413 above)'),
+  MAX_OBJECTS: positiveInt(255).default(16).describe('most objects in one request (400 above)'),
+  MAX_QUEUED_JOBS: positiveInt().default(100).describe('jobs waiting in the queue before new submissions get 429'),
+  RETENTION_HOURS: z.coerce.number().nonnegative().default(24).describe("hours a finished job's files and record are kept (0 = forever)"),
+  JOB_ATTEMPTS: positiveInt(20).default(3).describe('tries of a job that fails for a reason other than its input (backoff between tries)'),
+  WORKER_CONCURRENCY: positiveInt(64).default(1).describe('jobs one worker process runs at once (inference uses every core: keep 1)'),
+  SHUTDOWN_GRACE_S: z.coerce.number().nonnegative().default(20).describe('on SIGTERM, how long a running job may finish before it is handed back to the queue'),
+  METRICS_PORT: z.coerce.number().int().min(0).max(65_535).optional().describe('`npm run worker` only: serve /metrics and /healthz on this port'),
+  TRUST_PROXY: boolean.default(false).describe('trust X-Forwarded-* headers (behind a reverse proxy)'),
 });
+
+export type Env = z.infer<typeof envSchema>;
 
 export type Config = {
   model: string | undefined;
   manifestPath: string;
   modelCacheDir: string;
   ortThreads: number;
+  port: number;
+  host: string;
+  /** Absolute. */
+  dataDir: string;
+  redisUrl: string | undefined;
+  logLevel: Env['LOG_LEVEL'];
+  limits: {
+    maxUploadBytes: number;
+    maxPixels: number;
+    maxFrames: number;
+    maxDurationSeconds: number;
+    maxObjects: number;
+    maxQueuedJobs: number;
+  };
+  retentionHours: number;
+  jobAttempts: number;
+  workerConcurrency: number;
+  shutdownGraceMs: number;
+  metricsPort: number | undefined;
+  trustProxy: boolean;
 };
 
 export class ConfigError extends Error {
@@ -26,7 +73,9 @@ export class ConfigError extends Error {
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = envSchema.safeParse(env);
+  // An empty variable (FOO=) means "not set", as in most tools.
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
+  const parsed = envSchema.safeParse(present);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
     throw new ConfigError(`invalid environment: ${problems}`);
@@ -37,6 +86,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     manifestPath: e.MODEL_MANIFEST,
     modelCacheDir: e.MODEL_CACHE_DIR,
     ortThreads: e.ORT_THREADS,
+    port: e.PORT,
+    host: e.HOST,
+    dataDir: path.resolve(e.DATA_DIR),
+    redisUrl: e.REDIS_URL,
+    logLevel: e.LOG_LEVEL,
+    limits: {
+      maxUploadBytes: e.MAX_UPLOAD_BYTES,
+      maxPixels: e.MAX_PIXELS,
+      maxFrames: e.MAX_FRAMES,
+      maxDurationSeconds: e.MAX_DURATION_S,
+      maxObjects: e.MAX_OBJECTS,
+      maxQueuedJobs: e.MAX_QUEUED_JOBS,
+    },
+    retentionHours: e.RETENTION_HOURS,
+    jobAttempts: e.JOB_ATTEMPTS,
+    workerConcurrency: e.WORKER_CONCURRENCY,
+    shutdownGraceMs: e.SHUTDOWN_GRACE_S * 1000,
+    metricsPort: e.METRICS_PORT,
+    trustProxy: e.TRUST_PROXY,
   };
 }
 

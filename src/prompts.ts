@@ -11,7 +11,9 @@ export const MAX_POINTS_PER_PROMPT = 64;
 
 const coordinate = z.number().finite().nonnegative();
 
-export const promptPointSchema = z.tuple([coordinate, coordinate, z.union([z.literal(0), z.literal(1)])], {
+const label = z.union([z.literal(0), z.literal(1)], { error: 'label must be 0 (background) or 1 (object)' });
+
+export const promptPointSchema = z.tuple([coordinate, coordinate, label], {
   error: 'a point is [x, y, label] with label 0 (background) or 1 (object)',
 });
 

@@ -1,0 +1,202 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import type { Config } from '../config.js';
+import type { JobStore } from '../jobs/job-store.js';
+import { ARTIFACT_FILES, isJobId, jobPaths, jobRelativePaths, type ArtifactName } from '../jobs/layout.js';
+import type { QueueRepository } from '../jobs/queue.js';
+import { EMPTY_PROGRESS, isTerminal, type JobRecord } from '../jobs/record.js';
+import type { Logger } from '../logger.js';
+import { probeInput } from '../media/index.js';
+import type { Metrics } from '../metrics.js';
+import { checkPromptsAgainstVideo, parsePrompts, PromptsError } from '../prompts.js';
+import type { Prompts, VideoMeta } from '../types.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { ApiError, badRequest, fromPromptsError, notFound } from './errors.js';
+
+/**
+ * What the API does with jobs: check a submission completely (prompts,
+ * ffprobe, limits, prompts against the video) before anything is queued,
+ * then file it; read, list, cancel and delete jobs; find artifacts.
+ * Whatever is rejected leaves nothing on disk.
+ */
+
+export interface JobServiceDeps {
+  config: Config;
+  store: JobStore;
+  queues: QueueRepository;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+/** The largest prompts part read, as a field or a file. */
+export const MAX_PROMPTS_BYTES = 1024 * 1024;
+
+export interface UploadedFile {
+  path: string;
+  size: number;
+}
+
+export interface Submission {
+  video?: UploadedFile;
+  /** The prompts as a text field ... */
+  promptsText?: string;
+  /** ... or as a file part (curl -F prompts=@prompts.json). */
+  promptsFile?: UploadedFile;
+}
+
+export class JobService {
+  constructor(private readonly deps: JobServiceDeps) {}
+
+  /** 429 when the queue already holds MAX_QUEUED_JOBS waiting jobs. */
+  async assertQueueHasRoom(): Promise<void> {
+    const pending = await this.deps.queues.pendingCount();
+    if (pending >= this.deps.config.limits.maxQueuedJobs) {
+      throw new ApiError(429, 'queue_full', `the queue is full (${pending} jobs waiting); try again later`, undefined, { 'Retry-After': '30' });
+    }
+  }
+
+  async submit(submission: Submission): Promise<JobRecord> {
+    const uploads = [submission.video, submission.promptsFile].filter((f): f is UploadedFile => f !== undefined);
+    try {
+      return await this.file(submission);
+    } catch (error) {
+      await Promise.all(uploads.map((f) => rm(f.path, { force: true })));
+      throw error;
+    }
+  }
+
+  private async file(submission: Submission): Promise<JobRecord> {
+    const { config, store, queues, metrics, logger } = this.deps;
+    const video = submission.video;
+    if (!video) throw badRequest('missing_video', 'the request has no "video" file part', 'video');
+    const prompts = await this.readPrompts(submission);
+    if (submission.promptsFile) await rm(submission.promptsFile.path, { force: true });
+
+    const probeStart = performance.now();
+    const meta = await probeInput(video.path, { timeoutMs: 30_000 });
+    metrics.stageSeconds.observe({ stage: 'probe' }, (performance.now() - probeStart) / 1000);
+    this.checkLimits(meta);
+    try {
+      checkPromptsAgainstVideo(prompts, meta);
+    } catch (error) {
+      throw error instanceof PromptsError ? fromPromptsError(error) : error;
+    }
+
+    const id = randomUUID();
+    const files = jobPaths(config.dataDir, id);
+    const relative = jobRelativePaths(id);
+    const now = Date.now();
+    const record: JobRecord = {
+      id,
+      state: 'queued',
+      stage: 'queued',
+      progress: { ...EMPTY_PROGRESS, framesTotal: meta.frames },
+      video: { width: meta.width, height: meta.height, fps: meta.fps, frames: meta.frames, duration: meta.duration },
+      objects: prompts.objects.length,
+      attempts: 0,
+      createdAt: now,
+      updatedAt: now,
+    };
+    try {
+      await mkdir(files.dir, { recursive: true });
+      await rename(video.path, files.input);
+      await writeFileAtomic(files.prompts, JSON.stringify(prompts));
+      await store.create(record);
+      await queues.addTrack({ jobId: id, input: relative.input, prompts: relative.prompts, outDir: relative.out, pngDir: relative.pngDir });
+    } catch (error) {
+      await rm(files.dir, { recursive: true, force: true });
+      await store.delete(id).catch(() => undefined);
+      throw error;
+    }
+    logger.info({ jobId: id, width: meta.width, height: meta.height, frames: meta.frames, objects: record.objects }, 'job queued');
+    return record;
+  }
+
+  private async readPrompts(submission: Submission): Promise<Prompts> {
+    let text = submission.promptsText;
+    if (text === undefined && submission.promptsFile) {
+      if (submission.promptsFile.size > MAX_PROMPTS_BYTES) {
+        throw new ApiError(413, 'field_too_large', `the prompts are larger than ${MAX_PROMPTS_BYTES} bytes`, { field: 'prompts' });
+      }
+      text = await readFile(submission.promptsFile.path, 'utf8');
+    }
+    if (text === undefined) throw badRequest('missing_prompts', 'the request has no "prompts" part (JSON: {"objects": [...]})', 'prompts');
+    const maxObjects = this.deps.config.limits.maxObjects;
+    // Counted before the schema, so the answer names the limit rather than the first bad object.
+    let count = 0;
+    try {
+      const value = JSON.parse(text) as { objects?: unknown };
+      count = Array.isArray(value?.objects) ? value.objects.length : 0;
+    } catch {
+      // parsePrompts says it is not JSON.
+    }
+    if (count > maxObjects) {
+      throw new ApiError(400, 'too_many_objects', `there are ${count} objects; the limit is ${maxObjects}`, { field: 'prompts.objects' });
+    }
+    try {
+      return parsePrompts(text, maxObjects);
+    } catch (error) {
+      throw error instanceof PromptsError ? fromPromptsError(error) : error;
+    }
+  }
+
+  private checkLimits(meta: VideoMeta): void {
+    const { maxPixels, maxFrames, maxDurationSeconds } = this.deps.config.limits;
+    if (meta.width * meta.height > maxPixels) {
+      throw new ApiError(413, 'video_too_large', `the video is ${meta.width}x${meta.height} pixels; the limit is ${maxPixels} pixels per frame`, { field: 'video' });
+    }
+    if (meta.frames > maxFrames) {
+      throw new ApiError(413, 'video_too_long', `the video has ${meta.frames} frames; the limit is ${maxFrames}`, { field: 'video' });
+    }
+    if (meta.duration > maxDurationSeconds) {
+      throw new ApiError(413, 'video_too_long', `the video is ${meta.duration.toFixed(1)} s long; the limit is ${maxDurationSeconds} s`, { field: 'video' });
+    }
+  }
+
+  async get(id: string): Promise<JobRecord> {
+    const record = isJobId(id) ? await this.deps.store.get(id) : undefined;
+    if (!record) throw notFound(`no job ${id}`);
+    return record;
+  }
+
+  async list(offset: number, limit: number) {
+    return this.deps.store.list(offset, limit);
+  }
+
+  /**
+   * DELETE: a queued or running job is cancelled (its record stays, state
+   * cancelled; a running job's worker stops within a couple of seconds and
+   * deletes the files); a finished job is deleted, files and record.
+   */
+  async cancelOrDelete(id: string): Promise<{ outcome: 'cancelled'; record: JobRecord } | { outcome: 'deleted' }> {
+    const { store, queues, config, logger } = this.deps;
+    const record = await this.get(id);
+    const files = jobPaths(config.dataDir, id);
+    if (!isTerminal(record.state)) {
+      const cancelled = await store.update(id, { state: 'cancelled', finishedAt: Date.now(), error: { code: 'cancelled', message: 'the job was cancelled' } }, { only: ['queued', 'running'] });
+      if (cancelled.applied) {
+        // Not started: nobody else will touch its files. Started: its worker deletes them once stopped.
+        if (await queues.removeTrack(id)) await rm(files.dir, { recursive: true, force: true });
+        logger.info({ jobId: id, was: record.state }, 'job cancelled');
+        return { outcome: 'cancelled', record: (await store.get(id)) ?? record };
+      }
+      // It finished meanwhile: fall through and delete it.
+    }
+    await rm(files.dir, { recursive: true, force: true });
+    await store.delete(id);
+    logger.info({ jobId: id }, 'job deleted');
+    return { outcome: 'deleted' };
+  }
+
+  /** The absolute path of a finished job's artifact; 404 while it has none. */
+  async artifact(id: string, name: ArtifactName): Promise<string> {
+    const record = await this.get(id);
+    if (record.state !== 'succeeded') {
+      throw new ApiError(404, 'artifact_not_ready', `job ${id} is ${record.state}: its artifacts exist once it has succeeded`);
+    }
+    const file = jobPaths(this.deps.config.dataDir, id)[name];
+    const info = await stat(file).catch(() => undefined);
+    if (!info?.isFile()) throw notFound(`the ${ARTIFACT_FILES[name]} of job ${id} is gone`);
+    return file;
+  }
+}

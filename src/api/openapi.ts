@@ -1,0 +1,144 @@
+import { z } from 'zod';
+import type { Config } from '../config.js';
+import { promptsSchema } from '../prompts.js';
+import {
+  errorResponseSchema,
+  healthResponseSchema,
+  jobListSchema,
+  jobStatusSchema,
+  readyResponseSchema,
+  submitResponseSchema,
+} from './schemas.js';
+
+/**
+ * /v1/openapi.json, generated from the zod schemas the handlers use (and the
+ * prompts schema the CLI uses), so the document cannot drift from the code.
+ */
+
+type JsonObject = Record<string, unknown>;
+
+function componentSchemas(config: Config): Record<string, JsonObject> {
+  const registry = z.registry<{ id: string }>();
+  registry.add(jobStatusSchema, { id: 'JobStatus' });
+  registry.add(jobListSchema, { id: 'JobList' });
+  registry.add(submitResponseSchema, { id: 'SubmitResponse' });
+  registry.add(errorResponseSchema, { id: 'Error' });
+  registry.add(readyResponseSchema, { id: 'Ready' });
+  registry.add(healthResponseSchema, { id: 'Health' });
+  const outputs = z.toJSONSchema(registry, { uri: (id) => `#/components/schemas/${id}`, io: 'output', unrepresentable: 'any' }).schemas;
+
+  const prompts = z.toJSONSchema(promptsSchema(config.limits.maxObjects), { io: 'input', unrepresentable: 'any' }) as JsonObject;
+  const all: Record<string, JsonObject> = { ...(outputs as Record<string, JsonObject>), Prompts: prompts };
+  for (const schema of Object.values(all)) {
+    delete schema.$schema;
+    delete schema.$id;
+  }
+  return all;
+}
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const json = (name: string) => ({ 'application/json': { schema: ref(name) } });
+const errorResponse = (description: string) => ({ description, content: json('Error') });
+const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
+
+export function buildOpenApi(config: Config): JsonObject {
+  const { limits } = config;
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'ClipMask',
+      version: '1',
+      description:
+        'Track objects through a video from a few clicks (SAM-PT). Submit a video and prompts, poll the job, download the overlay video and the masks. ' +
+        'Errors always have the shape {error: {code, message, details?}}.',
+    },
+    paths: {
+      '/v1/jobs': {
+        post: {
+          summary: 'Submit a video and prompts',
+          description:
+            `The video is probed before anything is queued. Limits: ${limits.maxUploadBytes} bytes, ${limits.maxPixels} pixels per frame, ` +
+            `${limits.maxFrames} frames, ${limits.maxDurationSeconds} s, ${limits.maxObjects} objects.`,
+          requestBody: {
+            required: true,
+            content: {
+              'multipart/form-data': {
+                schema: {
+                  type: 'object',
+                  required: ['video', 'prompts'],
+                  properties: {
+                    video: { type: 'string', format: 'binary', description: 'the video file (mp4, mov, mkv, webm, avi ...)' },
+                    prompts: { ...ref('Prompts'), description: 'JSON text (a field or a file part)' },
+                  },
+                },
+                encoding: { prompts: { contentType: 'application/json, text/plain' } },
+              },
+            },
+          },
+          responses: {
+            '202': { description: 'Accepted and queued', headers: { Location: { schema: { type: 'string' } } }, content: json('SubmitResponse') },
+            '400': errorResponse('Bad prompts or a broken video; details.field names the offending field'),
+            '413': errorResponse('Upload, frame size, frame count or duration over the limit'),
+            '415': errorResponse('Not multipart/form-data, or the file is not a video'),
+            '429': errorResponse('The queue is full; retry after Retry-After seconds'),
+          },
+        },
+        get: {
+          summary: 'Recent jobs, newest first',
+          parameters: [
+            { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 } },
+            { name: 'offset', in: 'query', schema: { type: 'integer', minimum: 0, default: 0 } },
+          ],
+          responses: { '200': { description: 'A page of jobs', content: json('JobList') }, '400': errorResponse('Bad limit or offset') },
+        },
+      },
+      '/v1/jobs/{id}': {
+        get: {
+          summary: 'Job status',
+          parameters: [idParam],
+          responses: { '200': { description: 'The job', content: json('JobStatus') }, '404': errorResponse('No such job') },
+        },
+        delete: {
+          summary: 'Cancel a queued or running job (its files are deleted); delete a finished job',
+          parameters: [idParam],
+          responses: {
+            '200': { description: 'Cancelled: state is cancelled; a running job stops within seconds', content: json('JobStatus') },
+            '204': { description: 'A finished job was deleted (files and record)' },
+            '404': errorResponse('No such job'),
+          },
+        },
+      },
+      ...Object.fromEntries(
+        [
+          ['overlay.mp4', 'video/mp4', 'The input with the masks painted over it; supports Range requests'],
+          ['masks.json', 'application/json', 'Per frame and object: COCO RLE mask, bbox, area, score, visible'],
+          ['masks.zip', 'application/zip', 'One indexed PNG per frame (pixel value = object id)'],
+        ].map(([file, type, description]) => [
+          `/v1/jobs/{id}/artifacts/${file}`,
+          {
+            get: {
+              summary: description,
+              parameters: [idParam, { name: 'Range', in: 'header', required: false, schema: { type: 'string' } }],
+              responses: {
+                '200': { description: file, content: { [type]: { schema: { type: 'string', format: 'binary' } } } },
+                '206': { description: 'Partial content (Range)' },
+                '404': errorResponse('No such job, or the job has not succeeded'),
+              },
+            },
+          },
+        ]),
+      ),
+      '/healthz': { get: { summary: 'The process is up', responses: { '200': { description: 'ok', content: json('Health') } } } },
+      '/readyz': {
+        get: {
+          summary: 'Redis reachable and a worker has its model loaded',
+          responses: { '200': { description: 'ready', content: json('Ready') }, '503': { description: 'not ready', content: json('Ready') } },
+        },
+      },
+      '/metrics': { get: { summary: 'Prometheus metrics', responses: { '200': { description: 'text exposition format' } } } },
+      '/v1/openapi.json': { get: { summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1' } } } },
+      '/admin/queues': { get: { summary: 'The BullMQ dashboard (bull-board, HTML)', responses: { '200': { description: 'HTML' } } } },
+    },
+    components: { schemas: componentSchemas(config) },
+  };
+}

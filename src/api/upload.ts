@@ -1,0 +1,25 @@
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import multer from 'multer';
+import { uploadsDir } from '../jobs/layout.js';
+import { MAX_PROMPTS_BYTES } from './job-service.js';
+
+/**
+ * multer on disk: parts stream to DATA_DIR/uploads under random names (never
+ * the client's), with a size limit; nothing is held in memory but the
+ * prompts text. multer deletes what it wrote if the request fails.
+ */
+export function uploadMiddleware(dataDir: string, maxUploadBytes: number) {
+  const destination = uploadsDir(dataDir);
+  mkdirSync(destination, { recursive: true });
+  return multer({
+    storage: multer.diskStorage({
+      destination,
+      filename: (_req, _file, callback) => callback(null, `${randomUUID()}.part`),
+    }),
+    limits: { fileSize: maxUploadBytes, files: 2, fields: 4, parts: 8, fieldSize: MAX_PROMPTS_BYTES, fieldNameSize: 100 },
+  }).fields([
+    { name: 'video', maxCount: 1 },
+    { name: 'prompts', maxCount: 1 },
+  ]);
+}

@@ -1,0 +1,147 @@
+import type { Redis } from 'ioredis';
+import { EMPTY_PROGRESS, JOB_STATES, type JobRecord, type JobState } from './record.js';
+
+/**
+ * Job records in Redis: one hash per job, a sorted set of ids by createdAt
+ * (for listing and retention) and a hash of counts by state (for metrics).
+ * Every state change goes through one Lua script, so a record can be guarded
+ * ("unless it is cancelled") and the counts never drift.
+ */
+
+export interface UpdateGuard {
+  /** Apply only when the current state is one of these. */
+  only?: readonly JobState[];
+  /** Apply only when the current state is none of these. */
+  unless?: readonly JobState[];
+}
+
+export type UpdateOutcome = { applied: true; state: JobState } | { applied: false; state: JobState } | { applied: false; state: undefined };
+
+/** A partial record; `null` removes a field (e.g. a previous attempt's error). */
+export type JobPatch = { [K in keyof Omit<JobRecord, 'id' | 'createdAt'>]?: JobRecord[K] | null };
+
+const UPDATE_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local current = redis.call('HGET', KEYS[1], 'state')
+local guard = cjson.decode(ARGV[1])
+if guard.only then
+  local ok = false
+  for _, s in ipairs(guard.only) do if s == current then ok = true end end
+  if not ok then return {0, current} end
+end
+if guard.unless then
+  for _, s in ipairs(guard.unless) do if s == current then return {0, current} end end
+end
+local patch = cjson.decode(ARGV[2])
+for field, value in pairs(patch) do
+  if value == cjson.null then redis.call('HDEL', KEYS[1], field) else redis.call('HSET', KEYS[1], field, value) end
+end
+local new = patch['state']
+if new and new ~= cjson.null and new ~= current then
+  redis.call('HINCRBY', KEYS[2], current, -1)
+  redis.call('HINCRBY', KEYS[2], new, 1)
+  current = new
+end
+return {1, current}
+`;
+
+const DELETE_SCRIPT = `
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HINCRBY', KEYS[3], state, -1)
+return 1
+`;
+
+type Encoded = Record<string, string>;
+
+const JSON_FIELDS = new Set(['progress', 'video', 'error', 'artifacts']);
+const NUMBER_FIELDS = new Set(['objects', 'attempts', 'createdAt', 'startedAt', 'finishedAt', 'updatedAt']);
+
+function encodeValue(field: string, value: unknown): string {
+  return JSON_FIELDS.has(field) ? JSON.stringify(value) : String(value);
+}
+
+function decode(hash: Encoded): JobRecord | undefined {
+  if (!hash.id || !hash.state) return undefined;
+  const record: Record<string, unknown> = {};
+  for (const [field, value] of Object.entries(hash)) {
+    record[field] = JSON_FIELDS.has(field) ? JSON.parse(value) : NUMBER_FIELDS.has(field) ? Number(value) : value;
+  }
+  record.progress ??= EMPTY_PROGRESS;
+  return record as unknown as JobRecord;
+}
+
+export class JobStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix = 'clipmask:',
+  ) {}
+
+  private key(id: string) {
+    return `${this.prefix}job:${id}`;
+  }
+  private get indexKey() {
+    return `${this.prefix}jobs`;
+  }
+  private get countsKey() {
+    return `${this.prefix}job-states`;
+  }
+
+  async create(record: JobRecord): Promise<void> {
+    const fields: Encoded = {};
+    for (const [field, value] of Object.entries(record)) if (value !== undefined) fields[field] = encodeValue(field, value);
+    const result = await this.redis
+      .multi()
+      .hset(this.key(record.id), fields)
+      .zadd(this.indexKey, record.createdAt, record.id)
+      .hincrby(this.countsKey, record.state, 1)
+      .exec();
+    const failed = result?.find(([error]) => error);
+    if (failed) throw failed[0];
+  }
+
+  async get(id: string): Promise<JobRecord | undefined> {
+    return decode(await this.redis.hgetall(this.key(id)));
+  }
+
+  /** Applies `patch` atomically if the guard allows; tells the state after. */
+  async update(id: string, patch: JobPatch, guard: UpdateGuard = {}): Promise<UpdateOutcome> {
+    const encoded: Record<string, string | null> = {};
+    for (const [field, value] of Object.entries(patch)) {
+      if (value === undefined) continue;
+      encoded[field] = value === null ? null : encodeValue(field, value);
+    }
+    encoded.updatedAt ??= String(Date.now());
+    const reply = (await this.redis.eval(UPDATE_SCRIPT, 2, this.key(id), this.countsKey, JSON.stringify(guard), JSON.stringify(encoded))) as
+      | [number, string]
+      | null;
+    if (!reply) return { applied: false, state: undefined };
+    return { applied: reply[0] === 1, state: reply[1] as JobState } as UpdateOutcome;
+  }
+
+  /** Newest first. */
+  async list(offset: number, limit: number): Promise<{ records: JobRecord[]; total: number }> {
+    const [ids, total] = await Promise.all([this.redis.zrevrange(this.indexKey, offset, offset + limit - 1), this.redis.zcard(this.indexKey)]);
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hgetall(this.key(id));
+    const replies = ids.length ? ((await pipeline.exec()) ?? []) : [];
+    const records = replies.map(([, hash]) => decode(hash as Encoded)).filter((r): r is JobRecord => r !== undefined);
+    return { records, total };
+  }
+
+  /** Ids of jobs created before `time` (epoch ms), oldest first. */
+  async createdBefore(time: number, limit = 1000): Promise<string[]> {
+    return this.redis.zrangebyscore(this.indexKey, '-inf', `(${time}`, 'LIMIT', 0, limit);
+  }
+
+  async delete(id: string): Promise<boolean> {
+    return (await this.redis.eval(DELETE_SCRIPT, 3, this.key(id), this.indexKey, this.countsKey, id)) === 1;
+  }
+
+  async countByState(): Promise<Record<JobState, number>> {
+    const hash = await this.redis.hgetall(this.countsKey);
+    return Object.fromEntries(JOB_STATES.map((s) => [s, Math.max(0, Number(hash[s] ?? 0))])) as Record<JobState, number>;
+  }
+}

@@ -1,0 +1,70 @@
+import path from 'node:path';
+
+/**
+ * Where a job's files live under DATA_DIR. Everything of one job is under
+ * jobs/<id>/, so deleting a job is one recursive delete:
+ *
+ *   DATA_DIR/uploads/            multer's temporary files (moved or deleted before the request ends)
+ *   DATA_DIR/jobs/<id>/input     the uploaded video, as received
+ *   DATA_DIR/jobs/<id>/prompts.json
+ *   DATA_DIR/jobs/<id>/out/overlay.mp4, masks.json, masks.zip (png/ while packaging)
+ *   DATA_DIR/redis/              the private redis-server's data (when REDIS_URL is unset)
+ *
+ * Job payloads carry these paths relative to DATA_DIR, so workers on other
+ * machines can mount the shared volume anywhere.
+ */
+
+export const ARTIFACT_FILES = {
+  overlay: 'overlay.mp4',
+  masks: 'masks.json',
+  pngZip: 'masks.zip',
+} as const;
+
+export type ArtifactName = keyof typeof ARTIFACT_FILES;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** Job ids are random UUIDs; anything else never reaches the file system. */
+export function isJobId(value: string): boolean {
+  return UUID.test(value);
+}
+
+export function uploadsDir(dataDir: string): string {
+  return path.join(dataDir, 'uploads');
+}
+
+export function jobsDir(dataDir: string): string {
+  return path.join(dataDir, 'jobs');
+}
+
+/** Paths of one job, relative to DATA_DIR (what job payloads hold). */
+export function jobRelativePaths(id: string) {
+  if (!isJobId(id)) throw new Error(`not a job id: ${JSON.stringify(id)}`);
+  const dir = path.join('jobs', id);
+  const out = path.join(dir, 'out');
+  return {
+    dir,
+    input: path.join(dir, 'input'),
+    prompts: path.join(dir, 'prompts.json'),
+    out,
+    pngDir: path.join(out, 'png'),
+    overlay: path.join(out, ARTIFACT_FILES.overlay),
+    masks: path.join(out, ARTIFACT_FILES.masks),
+    pngZip: path.join(out, ARTIFACT_FILES.pngZip),
+  };
+}
+
+export type JobPaths = ReturnType<typeof jobRelativePaths>;
+
+/** The same paths, absolute under `dataDir`. */
+export function jobPaths(dataDir: string, id: string): JobPaths {
+  const relative = jobRelativePaths(id);
+  return Object.fromEntries(Object.entries(relative).map(([key, value]) => [key, path.join(dataDir, value)])) as JobPaths;
+}
+
+/** Resolves a payload path under DATA_DIR, refusing anything that escapes it. */
+export function resolveUnder(dataDir: string, relative: string): string {
+  const absolute = path.resolve(dataDir, relative);
+  if (absolute !== dataDir && !absolute.startsWith(dataDir + path.sep)) throw new Error(`path escapes DATA_DIR: ${relative}`);
+  return absolute;
+}

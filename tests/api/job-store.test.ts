@@ -1,0 +1,123 @@
+/**
+ * The JobStore's guarantees (guarded state changes, counts that never drift,
+ * listing) and the retention sweep, against a real redis-server.
+ */
+import { mkdir, mkdtemp, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { JobStore } from '../../src/jobs/job-store.js';
+import { jobPaths, uploadsDir } from '../../src/jobs/layout.js';
+import { EMPTY_PROGRESS, type JobRecord } from '../../src/jobs/record.js';
+import { expireJobs } from '../../src/jobs/retention.js';
+import { createLogger } from '../../src/logger.js';
+import { startTestRedis, type RedisServer } from '../helpers/redis.js';
+
+let server: RedisServer;
+let redis: Redis;
+let store: JobStore;
+let dataDir: string;
+const logger = createLogger('silent');
+
+beforeAll(async () => {
+  server = await startTestRedis();
+  redis = new Redis(server.url);
+  store = new JobStore(redis);
+  dataDir = await mkdtemp(path.join(tmpdir(), 'clipmask-store-'));
+});
+afterAll(async () => {
+  await redis?.quit();
+  await server?.stop();
+  await rm(dataDir, { recursive: true, force: true });
+});
+beforeEach(async () => {
+  await redis.flushall();
+});
+
+const HOUR = 3600_000;
+let n = 0;
+function record(overrides: Partial<JobRecord> = {}): JobRecord {
+  const id = `00000000-0000-4000-8000-${String(++n).padStart(12, '0')}`;
+  return {
+    id,
+    state: 'queued',
+    stage: 'queued',
+    progress: EMPTY_PROGRESS,
+    video: { width: 64, height: 48, fps: 10, frames: 5, duration: 0.5 },
+    objects: 1,
+    attempts: 0,
+    createdAt: 1_000_000 + n,
+    updatedAt: 1_000_000 + n,
+    ...overrides,
+  };
+}
+
+describe('JobStore', () => {
+  it('round-trips a record and applies guarded updates atomically', async () => {
+    const r = record();
+    await store.create(r);
+    expect(await store.get(r.id)).toEqual(r);
+
+    expect(await store.update(r.id, { state: 'running', stage: 'tracking' }, { only: ['queued'] })).toEqual({ applied: true, state: 'running' });
+    // A cancel wins over later progress writes from the worker.
+    expect(await store.update(r.id, { state: 'cancelled', error: { code: 'cancelled', message: 'x' } }, { only: ['queued', 'running'] })).toEqual({ applied: true, state: 'cancelled' });
+    expect(await store.update(r.id, { progress: { ...EMPTY_PROGRESS, framesDone: 3 } }, { only: ['running'] })).toEqual({ applied: false, state: 'cancelled' });
+    expect(await store.update(r.id, { state: 'succeeded' }, { unless: ['cancelled'] })).toEqual({ applied: false, state: 'cancelled' });
+    const after = await store.get(r.id);
+    expect(after).toMatchObject({ state: 'cancelled', stage: 'tracking', progress: EMPTY_PROGRESS, error: { code: 'cancelled' } });
+
+    // null removes a field.
+    await store.update(r.id, { error: null });
+    expect((await store.get(r.id))?.error).toBeUndefined();
+    expect(await store.update('00000000-0000-4000-8000-ffffffffffff', { stage: 'done' })).toEqual({ applied: false, state: undefined });
+  });
+
+  it('keeps counts by state exact through changes and deletes, and lists newest first', async () => {
+    const records = [record(), record(), record()];
+    for (const r of records) await store.create(r);
+    await store.update(records[0].id, { state: 'running' });
+    await store.update(records[0].id, { state: 'succeeded' });
+    await store.update(records[1].id, { state: 'failed' });
+    await store.update(records[1].id, { state: 'failed' }); // no change: counted once
+    expect(await store.countByState()).toEqual({ queued: 1, running: 0, succeeded: 1, failed: 1, cancelled: 0 });
+    expect(await store.delete(records[1].id)).toBe(true);
+    expect(await store.delete(records[1].id)).toBe(false);
+    expect(await store.countByState()).toEqual({ queued: 1, running: 0, succeeded: 1, failed: 0, cancelled: 0 });
+
+    const page = await store.list(0, 1);
+    expect(page.total).toBe(2);
+    expect(page.records.map((r) => r.id)).toEqual([records[2].id]);
+    expect((await store.list(1, 5)).records.map((r) => r.id)).toEqual([records[0].id]);
+  });
+});
+
+describe('the retention sweep', () => {
+  it("deletes finished jobs older than RETENTION_HOURS, files and record, and orphaned uploads; keeps the rest", async () => {
+    const now = Date.now();
+    const old = record({ state: 'succeeded', createdAt: now - 50 * HOUR, finishedAt: now - 49 * HOUR });
+    const oldButRunning = record({ state: 'running', createdAt: now - 50 * HOUR });
+    const recent = record({ state: 'failed', createdAt: now - 2 * HOUR, finishedAt: now - HOUR });
+    for (const r of [old, oldButRunning, recent]) {
+      await store.create(r);
+      await mkdir(jobPaths(dataDir, r.id).out, { recursive: true });
+      await writeFile(jobPaths(dataDir, r.id).masks, '{}');
+    }
+    await mkdir(uploadsDir(dataDir), { recursive: true });
+    const staleUpload = path.join(uploadsDir(dataDir), 'stale.part');
+    const freshUpload = path.join(uploadsDir(dataDir), 'fresh.part');
+    await writeFile(staleUpload, 'x');
+    await writeFile(freshUpload, 'x');
+    await utimes(staleUpload, new Date(now - 2 * HOUR), new Date(now - 2 * HOUR));
+
+    expect(await expireJobs({ dataDir, retentionHours: 24, store, logger, now })).toEqual({ jobs: 1, orphans: 1 });
+    expect(await store.get(old.id)).toBeUndefined();
+    await expect(stat(jobPaths(dataDir, old.id).dir)).rejects.toThrow();
+    for (const kept of [oldButRunning, recent]) {
+      expect(await store.get(kept.id)).toBeDefined();
+      await expect(stat(jobPaths(dataDir, kept.id).masks)).resolves.toBeDefined();
+    }
+    await expect(stat(staleUpload)).rejects.toThrow();
+    await expect(stat(freshUpload)).resolves.toBeDefined();
+  });
+});
