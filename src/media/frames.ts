@@ -229,7 +229,8 @@ class FrameAssembler {
 async function* readFrameDirFrames(dir: string, meta: VideoMeta, range: FrameRange, signal?: AbortSignal): AsyncGenerator<RgbFrame, void, undefined> {
   const files = await listFrameFiles(dir);
   const names = files.map(frameNameOf);
-  if (names.length !== meta.frames || names.some((name, i) => name !== meta.frameNames[i])) {
+  // `meta` may describe only the first frames (a --max-frames limit): those must still be there.
+  if (names.length < meta.frames || meta.frameNames.some((name, i) => name !== names[i])) {
     throw new MediaError('bad_image', 'the frame folder changed after it was read; submit it again');
   }
   // Decode the next image while the consumer works on this one: one frame of read-ahead.

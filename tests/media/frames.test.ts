@@ -209,4 +209,13 @@ describe('readFrames on frame directories', () => {
     expect(part.map((f) => f.index)).toEqual([8, 9, 10]);
     expect(Buffer.from(part[1].data).equals(Buffer.from(fixture.frames[9]))).toBe(true);
   });
+
+  it('reads a meta limited to the first frames (--max-frames), and refuses a folder that lost some', async () => {
+    const fixture = await makeFrameDir(path.join(dir, 'frames-limited'), { count: 5, width: 30, height: 20 });
+    const meta = await probeFrameDir(fixture.dir);
+    const firstThree = { ...meta, frames: 3, frameNames: meta.frameNames.slice(0, 3), timestamps: meta.timestamps.slice(0, 3) };
+    expect((await collect(readFrames(fixture.dir, firstThree))).map((f) => f.index)).toEqual([0, 1, 2]);
+    await rm(path.join(fixture.dir, fixture.files[1]));
+    await expect(collect(readFrames(fixture.dir, firstThree))).rejects.toThrow(/the frame folder changed after it was read/);
+  });
 });
