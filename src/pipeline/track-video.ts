@@ -144,10 +144,10 @@ export async function trackVideo(job: TrackVideoInput): Promise<JobResult> {
       options: job.options,
     });
     for await (const tracked of forward) {
-      const records = combineDirections(tracked, backward.get(tracked.frame.index), objectIds, width, height);
+      const { records, masks } = combineDirections(tracked, backward.get(tracked.frame.index), objectIds, width, height);
       backward.delete(tracked.frame.index);
       frameRecords.push(records);
-      await writeFrameOutputs(tracked.frame, records, writer, pngTemp, meta);
+      await writeFrameOutputs(tracked.frame, masks, writer, pngTemp, meta);
       job.onProgress?.({ stage: 'forward', framesDone: ++framesDone, framesTotal });
     }
     await writer.finish();
@@ -175,8 +175,9 @@ function combineDirections(
   objectIds: number[],
   width: number,
   height: number,
-): FrameRecord[] {
+): { records: FrameRecord[]; masks: Map<number, BinaryMask> } {
   const records = tracked.results.map((r) => recordOf(r.objectId, tracked.masks.get(r.objectId), r.score, width, height));
+  const masks = new Map(tracked.masks);
   if (backward) {
     // The backward-only objects take the pixels the forward objects left free.
     const taken = new Uint8Array(width * height);
@@ -192,24 +193,26 @@ function combineDirections(
         }
       }
       records.push(overlap ? recordOf(record.id, mask, record.score, width, height) : record);
+      masks.set(record.id, mask);
     }
   }
   for (const id of objectIds) if (!records.some((r) => r.id === id)) records.push(recordOf(id, undefined, 0, width, height));
-  return records.sort((a, b) => a.id - b.id);
+  return { records: records.sort((a, b) => a.id - b.id), masks };
 }
 
-async function writeFrameOutputs(frame: RgbFrame, records: FrameRecord[], writer: VideoWriter, pngDir: string | undefined, meta: VideoMeta) {
-  const visible = records.filter((r) => r.visible);
-  const masks = visible.map((r) => decodeRle(r.rle));
+/** Paints the overlay frame and the indexed PNG from the frame's masks (no RLE round trip). */
+async function writeFrameOutputs(frame: RgbFrame, masks: Map<number, BinaryMask>, writer: VideoWriter, pngDir: string | undefined, meta: VideoMeta) {
+  const ids = [...masks.keys()].sort((a, b) => a - b);
+  const ordered = ids.map((id) => masks.get(id)!);
   const rgb = Uint8Array.from(frame.data);
-  paintMasks(rgb, frame.width, frame.height, masks, visible.map((r) => r.id));
+  paintMasks(rgb, frame.width, frame.height, ordered, ids);
   await writer.write(rgb);
   if (pngDir) {
-    const ids = new Uint8Array(frame.width * frame.height);
-    masks.forEach((mask, i) => {
-      for (let p = 0; p < ids.length; p++) if (mask.data[p]) ids[p] = visible[i].id;
+    const indexMap = new Uint8Array(frame.width * frame.height);
+    ordered.forEach((mask, i) => {
+      for (let p = 0; p < indexMap.length; p++) if (mask.data[p]) indexMap[p] = ids[i];
     });
-    await writeIndexedPng(path.join(pngDir, `${meta.frameNames[frame.index]}.png`), ids, frame.width, frame.height);
+    await writeIndexedPng(path.join(pngDir, `${meta.frameNames[frame.index]}.png`), indexMap, frame.width, frame.height);
   }
 }
 
