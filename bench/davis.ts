@@ -2,7 +2,7 @@
  * Video object segmentation quality on DAVIS-style sequences.
  *
  *   npm run bench:davis -- --data DIR [--sequences a,b] [--max-frames N] [--cache DIR] [--no-context]
- *                          [--options '{"appearance":false}'] [--per-frame]
+ *                          [--options '{"appearance":false}'] [--per-frame] [--float16]
  *
  * Clicks are derived from each sequence's first annotation (deepest interior
  * point, two more positives, one negative); the tracking pipeline runs from
@@ -11,10 +11,12 @@
  * 8 points from that frame's ground truth, plus two refinement passes) and a
  * no-tracking baseline (the first frame's clicks reused on every frame).
  * --cache DIR keeps embeddings on disk between runs; fps is then not reported.
+ * --float16 rounds embeddings to float16, as the service stores them.
  */
 import { parseArgs } from 'node:util';
 import { loadConfig, segmenterOptions } from '../src/config.js';
 import { maskFromClicks } from '../src/segment/click-to-mask.js';
+import { roundEmbeddingToFloat16 } from '../src/segment/float16.js';
 import { SamSegmenter } from '../src/segment/segmenter.js';
 import { samplePositivePoints } from '../src/tracker/query-points.js';
 import type { BinaryMask, RgbFrame } from '../src/types.js';
@@ -34,6 +36,7 @@ const { values } = parseArgs({
     'no-context': { type: 'boolean', default: false },
     options: { type: 'string' },
     'per-frame': { type: 'boolean', default: false },
+    float16: { type: 'boolean', default: false },
   },
 });
 const dataDir = values.data!;
@@ -77,7 +80,10 @@ for (const seq of await listSequences(dataDir, values.sequences?.split(','))) {
   for await (const { frame, embedding, masks } of trackFrames({
     segmenter,
     frames: frames(),
-    embed: (frame) => cache.embed(`${seq}/${frame.index}`, frame),
+    embed: async (frame) => {
+      const embedding = await cache.embed(`${seq}/${frame.index}`, frame);
+      return values.float16 ? roundEmbeddingToFloat16(embedding) : embedding;
+    },
     prompts: { objects: [{ id: 1, prompts: [{ frame: 0, points: clicks.map((c) => [c.x, c.y, c.label] as [number, number, 0 | 1]) }] }] },
     options: methodOptions,
   })) {

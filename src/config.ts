@@ -34,6 +34,8 @@ export const envSchema = z.object({
   RETENTION_HOURS: z.coerce.number().nonnegative().default(24).describe("hours a finished job's files and record are kept (0 = forever)"),
   JOB_ATTEMPTS: positiveInt(20).default(3).describe('tries of a job that fails for a reason other than its input (backoff between tries)'),
   WORKER_CONCURRENCY: positiveInt(64).default(1).describe('jobs one worker process runs at once (inference uses every core: keep 1)'),
+  EMBED_CHUNK_FRAMES: positiveInt(10_000).default(8).describe('frames per embedding chunk that another worker may encode ahead of the tracking pass'),
+  EMBED_WINDOW_FRAMES: positiveInt().default(96).describe('how far ahead of the tracking pass helpers may encode (2 MB of disk per frame)'),
   SHUTDOWN_GRACE_S: z.coerce.number().nonnegative().default(20).describe('on SIGTERM, how long a running job may finish before it is handed back to the queue'),
   METRICS_PORT: z.coerce.number().int().min(0).max(65_535).optional().describe('`npm run worker` only: serve /metrics and /healthz on this port'),
   TRUST_PROXY: boolean.default(false).describe('trust X-Forwarded-* headers (behind a reverse proxy)'),
@@ -63,6 +65,8 @@ export type Config = {
   retentionHours: number;
   jobAttempts: number;
   workerConcurrency: number;
+  embedChunkFrames: number;
+  embedWindowFrames: number;
   shutdownGraceMs: number;
   metricsPort: number | undefined;
   trustProxy: boolean;
@@ -102,6 +106,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     retentionHours: e.RETENTION_HOURS,
     jobAttempts: e.JOB_ATTEMPTS,
     workerConcurrency: e.WORKER_CONCURRENCY,
+    embedChunkFrames: e.EMBED_CHUNK_FRAMES,
+    embedWindowFrames: e.EMBED_WINDOW_FRAMES,
     shutdownGraceMs: e.SHUTDOWN_GRACE_S * 1000,
     metricsPort: e.METRICS_PORT,
     trustProxy: e.TRUST_PROXY,

@@ -24,7 +24,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     registry,
     stageSeconds: new Histogram({
       name: 'clipmask_stage_duration_seconds',
-      help: 'Time spent per stage: probe (in the API request), queue_wait, tracking, packaging, total (submission to finish)',
+      help: 'Time spent per stage: probe (in the API request), queue_wait, tracking, packaging, total (submission to finish), embed_chunk (a helper encoding a chunk)',
       labelNames: ['stage'],
       buckets: [0.05, 0.25, 1, 5, 15, 30, 60, 120, 300, 600, 1200, 3600],
       registers: [registry],
@@ -59,7 +59,7 @@ export function registerQueueGauges(metrics: Metrics, sources: { store: JobStore
   });
   new Gauge({
     name: 'clipmask_queue_jobs',
-    help: 'Tracking jobs in the BullMQ queue by BullMQ state (waiting = queue depth)',
+    help: 'BullMQ jobs (tracking passes and embedding chunks) in the queue by BullMQ state',
     labelNames: ['state'],
     registers: [metrics.registry],
     async collect() {

@@ -47,9 +47,9 @@ export interface Submission {
 export class JobService {
   constructor(private readonly deps: JobServiceDeps) {}
 
-  /** 429 when the queue already holds MAX_QUEUED_JOBS waiting jobs. */
+  /** 429 when MAX_QUEUED_JOBS jobs are already waiting for a worker. */
   async assertQueueHasRoom(): Promise<void> {
-    const pending = await this.deps.queues.pendingCount();
+    const pending = (await this.deps.store.countByState()).queued;
     if (pending >= this.deps.config.limits.maxQueuedJobs) {
       throw new ApiError(429, 'queue_full', `the queue is full (${pending} jobs waiting); try again later`, undefined, { 'Retry-After': '30' });
     }
@@ -102,7 +102,18 @@ export class JobService {
       await rename(video.path, files.input);
       await writeFileAtomic(files.prompts, JSON.stringify(prompts));
       await store.create(record);
-      await queues.addTrack({ jobId: id, input: relative.input, prompts: relative.prompts, outDir: relative.out, pngDir: relative.pngDir });
+      await queues.addTrack(
+        {
+          jobId: id,
+          input: relative.input,
+          prompts: relative.prompts,
+          outDir: relative.out,
+          pngDir: relative.pngDir,
+          embeddings: relative.embeddings,
+          chunkFrames: config.embedChunkFrames,
+        },
+        meta.frames,
+      );
     } catch (error) {
       await rm(files.dir, { recursive: true, force: true });
       await store.delete(id).catch(() => undefined);
@@ -176,7 +187,7 @@ export class JobService {
       const cancelled = await store.update(id, { state: 'cancelled', finishedAt: Date.now(), error: { code: 'cancelled', message: 'the job was cancelled' } }, { only: ['queued', 'running'] });
       if (cancelled.applied) {
         // Not started: nobody else will touch its files. Started: its worker deletes them once stopped.
-        if (await queues.removeTrack(id)) await rm(files.dir, { recursive: true, force: true });
+        if (await queues.removeTrack(id, record.video.frames, config.embedChunkFrames)) await rm(files.dir, { recursive: true, force: true });
         logger.info({ jobId: id, was: record.state }, 'job cancelled');
         return { outcome: 'cancelled', record: (await store.get(id)) ?? record };
       }

@@ -1,13 +1,18 @@
 /**
- * The inference child process: loads the model once, then runs one
- * trackVideo at a time on request from its worker process (see
- * inference-protocol.ts). CPU-bound work lives here so it never blocks the
- * worker's event loop. Started by InferenceProcess; not meant to be run by hand.
+ * The inference child process: loads the model once, then runs one request
+ * at a time from its worker process (see inference-protocol.ts): a tracking
+ * pass, or a chunk of embeddings for another worker's tracking pass.
+ * CPU-bound work lives here so it never blocks the worker's event loop.
+ * Started by InferenceProcess; not meant to be run by hand.
  */
+import { mkdir } from 'node:fs/promises';
 import { loadConfig, segmenterOptions } from '../config.js';
+import { probeInput } from '../media/index.js';
 import { trackVideo } from '../pipeline/track-video.js';
 import { SamSegmenter } from '../segment/segmenter.js';
-import { serializeError, type FromChild, type ToChild } from './inference-protocol.js';
+import { EmbeddingStore } from './embedding-store.js';
+import { serializeError, type EmbedOutcome, type EmbedRequest, type FromChild, type RunRequest, type ToChild, type TrackOutcome, type TrackRequest } from './inference-protocol.js';
+import { encodeChunk, SharedEmbeddings } from './shared-embeddings.js';
 
 function send(message: FromChild): void {
   if (process.connected) process.send?.(message);
@@ -19,8 +24,8 @@ process.on('SIGINT', () => undefined);
 
 let current: { runId: number; controller: AbortController; done: Promise<void> } | undefined;
 
-// Told to stop (SIGTERM) or orphaned (the worker died): stop the running job, let trackVideo
-// remove its partial files, and exit.
+// Told to stop (SIGTERM) or orphaned (the worker died): stop the running job, let it
+// remove its partial files and claims, and exit.
 function stop(reason: string): void {
   current?.controller.abort(reason);
   const exit = () => process.exit(0);
@@ -40,7 +45,11 @@ try {
   process.exit(1);
 }
 
-async function run(runId: number, request: Extract<ToChild, { type: 'track' }>['request'], controller: AbortController): Promise<void> {
+async function track(runId: number, request: TrackRequest, signal: AbortSignal): Promise<TrackOutcome> {
+  const { dir, chunkFrames, owner, windowFrames } = request.embeddings;
+  const meta = await probeInput(request.input);
+  await mkdir(dir, { recursive: true });
+  const embeddings = new SharedEmbeddings({ store: new EmbeddingStore(dir, chunkFrames), segmenter, input: request.input, meta, owner, windowFrames, signal });
   try {
     const result = await trackVideo({
       input: request.input,
@@ -48,28 +57,45 @@ async function run(runId: number, request: Extract<ToChild, { type: 'track' }>['
       segmenter,
       outDir: request.outDir,
       pngDir: request.pngDir,
-      signal: controller.signal,
+      embeddings,
+      signal,
       onProgress: (p) => send({ type: 'progress', runId, pass: p.stage, framesDone: p.framesDone, framesTotal: p.framesTotal }),
     });
     const { width, height, fps, frames, duration } = result.video;
-    send({ type: 'done', runId, outcome: { video: { width, height, fps, frames, duration }, frames } });
+    const { encodedHere, encodedAhead, readFromStore } = embeddings;
+    return { video: { width, height, fps, frames, duration }, frames, embeddings: { encodedHere, encodedAhead, readFromStore } };
+  } finally {
+    await embeddings.close();
+  }
+}
+
+async function embed(request: EmbedRequest, signal: AbortSignal): Promise<EmbedOutcome> {
+  const { dir, chunkFrames, owner } = request.embeddings;
+  const meta = await probeInput(request.input);
+  return encodeChunk({ store: new EmbeddingStore(dir, chunkFrames), segmenter, input: request.input, meta, owner, signal }, request.chunk);
+}
+
+async function run(runId: number, request: RunRequest, controller: AbortController): Promise<void> {
+  try {
+    const outcome = request.type === 'track' ? await track(runId, request.request, controller.signal) : await embed(request.request, controller.signal);
+    send({ type: 'done', runId, outcome });
   } catch (error) {
     send({ type: 'failed', runId, error: serializeError(error) });
   }
 }
 
 process.on('message', (message: ToChild) => {
-  if (message.type === 'track') {
-    if (current) {
-      send({ type: 'failed', runId: message.runId, error: { name: 'Error', message: 'the inference process is busy' } });
-      return;
-    }
-    const controller = new AbortController();
-    const done = run(message.runId, message.request, controller).finally(() => {
-      current = undefined;
-    });
-    current = { runId: message.runId, controller, done };
-  } else if (message.type === 'cancel' && current?.runId === message.runId) {
-    current.controller.abort(message.reason);
+  if (message.type === 'cancel') {
+    if (current?.runId === message.runId) current.controller.abort(message.reason);
+    return;
   }
+  if (current) {
+    send({ type: 'failed', runId: message.runId, error: { name: 'Error', message: 'the inference process is busy' } });
+    return;
+  }
+  const controller = new AbortController();
+  const done = run(message.runId, message, controller).finally(() => {
+    current = undefined;
+  });
+  current = { runId: message.runId, controller, done };
 });

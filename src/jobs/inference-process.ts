@@ -2,11 +2,11 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Logger } from '../logger.js';
-import type { FromChild, SerializedError, ToChild, TrackOutcome, TrackRequest } from './inference-protocol.js';
+import type { EmbedOutcome, EmbedRequest, FromChild, RunOutcomes, RunRequest, SerializedError, ToChild, TrackOutcome, TrackRequest } from './inference-protocol.js';
 
 /**
  * The worker side of the inference child: starts it (model load), sends it
- * one job at a time, relays progress, cancels it, and restarts it if it
+ * one run at a time (a tracking pass or a chunk of embeddings), relays progress, cancels it, and restarts it if it
  * dies. A cancelled run that does not stop within `killAfterMs` is ended
  * with SIGKILL, so a cancel always frees the worker.
  */
@@ -56,7 +56,7 @@ const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).
 
 interface Run {
   runId: number;
-  resolve: (outcome: TrackOutcome) => void;
+  resolve: (outcome: TrackOutcome | EmbedOutcome) => void;
   reject: (error: Error) => void;
   onProgress?: (progress: TrackProgressMessage) => void;
 }
@@ -165,21 +165,31 @@ export class InferenceProcess {
     else run.reject(new InferenceError(message.error));
   }
 
+  /** Tracks a video in the child. */
+  track(request: TrackRequest, options: RunOptions = {}): Promise<TrackOutcome> {
+    return this.execute({ type: 'track', request }, options);
+  }
+
+  /** Encodes a chunk of frame embeddings in the child, for another worker's tracking pass. */
+  embed(request: EmbedRequest, options: RunOptions = {}): Promise<EmbedOutcome> {
+    return this.execute({ type: 'embed', request }, options);
+  }
+
   /**
-   * Tracks a video in the child. Rejects with InferenceError (raised in the
+   * Runs a request in the child. Rejects with InferenceError (raised in the
    * child), RunAbortedError (signal aborted) or Error (the child died).
    */
-  async track(request: TrackRequest, options: { signal?: AbortSignal; onProgress?: (p: TrackProgressMessage) => void } = {}): Promise<TrackOutcome> {
+  private async execute<R extends RunRequest>(request: R, options: RunOptions): Promise<RunOutcomes[R['type']]> {
     const { signal } = options;
     if (signal?.aborted) throw new RunAbortedError(signal.reason);
     await this.start();
     if (this.run) throw new Error('the inference process is busy');
     const child = this.child!;
     const runId = this.nextRunId++;
-    const outcome = new Promise<TrackOutcome>((resolve, reject) => {
-      this.run = { runId, resolve, reject, onProgress: options.onProgress };
+    const outcome = new Promise<RunOutcomes[R['type']]>((resolve, reject) => {
+      this.run = { runId, resolve: resolve as Run['resolve'], reject, onProgress: options.onProgress };
     });
-    this.send(child, { type: 'track', runId, request });
+    this.send(child, { ...request, runId });
     if (!signal) return outcome;
 
     let killTimer: NodeJS.Timeout | undefined;
@@ -238,10 +248,16 @@ export class InferenceProcess {
   }
 }
 
-/** What the track job needs from inference (an InferencePool, or a fake in tests). */
+export interface RunOptions {
+  signal?: AbortSignal;
+  onProgress?: (p: TrackProgressMessage) => void;
+}
+
+/** What the job processors need from inference (an InferencePool). */
 export interface Inference {
   readonly ready: boolean;
-  track(request: TrackRequest, options?: { signal?: AbortSignal; onProgress?: (p: TrackProgressMessage) => void }): Promise<TrackOutcome>;
+  track(request: TrackRequest, options?: RunOptions): Promise<TrackOutcome>;
+  embed(request: EmbedRequest, options?: RunOptions): Promise<EmbedOutcome>;
 }
 
 /** `size` inference children, one job each; the worker's concurrency equals `size`. */
@@ -263,11 +279,19 @@ export class InferencePool implements Inference {
     await Promise.all(this.processes.map((p) => p.start()));
   }
 
-  async track(request: TrackRequest, options: { signal?: AbortSignal; onProgress?: (p: TrackProgressMessage) => void } = {}): Promise<TrackOutcome> {
+  track(request: TrackRequest, options: RunOptions = {}): Promise<TrackOutcome> {
+    return this.withFreeProcess((p) => p.track(request, options));
+  }
+
+  embed(request: EmbedRequest, options: RunOptions = {}): Promise<EmbedOutcome> {
+    return this.withFreeProcess((p) => p.embed(request, options));
+  }
+
+  private async withFreeProcess<T>(run: (process: InferenceProcess) => Promise<T>): Promise<T> {
     const process = this.free.pop();
     if (!process) throw new Error('every inference process is busy');
     try {
-      return await process.track(request, options);
+      return await run(process);
     } finally {
       this.free.push(process);
     }

@@ -1,11 +1,22 @@
 import type { Prompts } from '../types.js';
 import type { JobVideo } from './record.js';
+import type { HelperOutcome } from './shared-embeddings.js';
 
 /**
  * Messages between a worker process and its inference child (IPC, JSON).
- * The child owns the model and runs trackVideo; the worker process keeps
+ * The child owns the model and runs trackVideo or encodes a chunk of frames
+ * for another worker's tracking pass; the worker process keeps
  * its event loop free for BullMQ's lock renewals and the job bookkeeping.
  */
+
+/** The job's shared embedding store (see shared-embeddings.ts). */
+export interface EmbeddingStoreRef {
+  /** Absolute path of the job's embeddings directory. */
+  dir: string;
+  chunkFrames: number;
+  /** The claimant's name, stable across attempts. */
+  owner: string;
+}
 
 export interface TrackRequest {
   /** Absolute paths. */
@@ -13,12 +24,23 @@ export interface TrackRequest {
   prompts: Prompts;
   outDir: string;
   pngDir: string;
+  embeddings: EmbeddingStoreRef & { windowFrames: number };
 }
 
 export interface TrackOutcome {
   video: JobVideo;
   frames: number;
+  embeddings: { encodedHere: number; encodedAhead: number; readFromStore: number };
 }
+
+/** One chunk of frames for a helper to encode into the store. */
+export interface EmbedRequest {
+  input: string;
+  embeddings: EmbeddingStoreRef;
+  chunk: number;
+}
+
+export type EmbedOutcome = HelperOutcome;
 
 /** An error as it crosses the process boundary: enough to classify it, never a stack for users. */
 export interface SerializedError {
@@ -30,13 +52,21 @@ export interface SerializedError {
   detail?: string;
 }
 
-export type ToChild = { type: 'track'; runId: number; request: TrackRequest } | { type: 'cancel'; runId: number; reason: string };
+export type RunRequest = { type: 'track'; request: TrackRequest } | { type: 'embed'; request: EmbedRequest };
+
+/** What each kind of run resolves to. */
+export interface RunOutcomes {
+  track: TrackOutcome;
+  embed: EmbedOutcome;
+}
+
+export type ToChild = (RunRequest & { runId: number }) | { type: 'cancel'; runId: number; reason: string };
 
 export type FromChild =
   | { type: 'ready'; model: string }
   | { type: 'init-failed'; error: SerializedError }
   | { type: 'progress'; runId: number; pass: 'backward' | 'forward'; framesDone: number; framesTotal: number }
-  | { type: 'done'; runId: number; outcome: TrackOutcome }
+  | { type: 'done'; runId: number; outcome: TrackOutcome | EmbedOutcome }
   | { type: 'failed'; runId: number; error: SerializedError };
 
 export function serializeError(error: unknown): SerializedError {

@@ -7,6 +7,7 @@ import path from 'node:path';
  *   DATA_DIR/uploads/            multer's temporary files (moved or deleted before the request ends)
  *   DATA_DIR/jobs/<id>/input     the uploaded video, as received
  *   DATA_DIR/jobs/<id>/prompts.json
+ *   DATA_DIR/jobs/<id>/embeddings/  frame embeddings shared by the workers while tracking
  *   DATA_DIR/jobs/<id>/out/overlay.mp4, masks.json, masks.zip (png/ while packaging)
  *   DATA_DIR/redis/              the private redis-server's data (when REDIS_URL is unset)
  *
@@ -46,6 +47,7 @@ export function jobRelativePaths(id: string) {
     dir,
     input: path.join(dir, 'input'),
     prompts: path.join(dir, 'prompts.json'),
+    embeddings: path.join(dir, 'embeddings'),
     out,
     pngDir: path.join(out, 'png'),
     overlay: path.join(out, ARTIFACT_FILES.overlay),

@@ -3,17 +3,17 @@
  * DATA_DIR), never video bytes, prompts or results. The union is keyed by job
  * name, so a processor narrows `job.name` and gets the right payload type.
  *
- * Flow of one submission today: the API adds one `track` job. The chunked
- * encoder planned for later turns it into a flow: `track` becomes the parent
- * of N `embed-chunk` children (each computes a range of frame embeddings into
- * the job's directory) and runs once they have all completed, reading the
- * embeddings through trackVideo's `embed` hook. Payloads below already carry
- * what that needs (the job id and its paths); only the producer changes
- * (FlowProducer.add instead of Queue.add).
+ * One submission is one `track` job plus an `embed` job per chunk of frames
+ * after the first, all in the same queue (so one worker slot means one
+ * inference process, whichever it runs). The track job runs the tracking pass
+ * in frame order; idle workers pick the embed jobs and encode those chunks
+ * into the job's embedding store ahead of it (see shared-embeddings.ts).
+ * With one worker, the track job simply encodes every chunk itself and the
+ * embed jobs find nothing left to do.
  */
 
 export const QUEUES = {
-  /** CPU-heavy work: one job at a time per worker process. */
+  /** CPU-heavy work: tracking passes and embedding chunks, one at a time per inference process. */
   track: 'clipmask-track',
   /** Housekeeping (retention), light, in-process. */
   maintenance: 'clipmask-maintenance',
@@ -30,6 +30,19 @@ export interface TrackPayload {
   outDir: string;
   /** Where the per-frame PNGs are written before zipping, relative to DATA_DIR. */
   pngDir: string;
+  /** The job's embedding store, relative to DATA_DIR. */
+  embeddings: string;
+  /** Frames per chunk: fixed at submission, so every worker agrees on the chunks. */
+  chunkFrames: number;
+}
+
+export interface EmbedPayload {
+  jobId: string;
+  input: string;
+  embeddings: string;
+  chunkFrames: number;
+  /** Frames [chunk*chunkFrames, (chunk+1)*chunkFrames). */
+  chunk: number;
 }
 
 /** The repeatable retention sweep: everything it needs comes from the config. */
@@ -37,6 +50,7 @@ export type ExpireJobsPayload = Record<string, never>;
 
 export interface JobPayloads {
   track: TrackPayload;
+  embed: EmbedPayload;
   'expire-jobs': ExpireJobsPayload;
 }
 
@@ -48,6 +62,7 @@ export type JobPayload = { [N in JobName]: { name: N; data: JobPayloads[N] } }[J
 /** Which queue each job name goes to. */
 export const QUEUE_OF: { [N in JobName]: (typeof QUEUES)[keyof typeof QUEUES] } = {
   track: QUEUES.track,
+  embed: QUEUES.track,
   'expire-jobs': QUEUES.maintenance,
 };
 
@@ -55,4 +70,17 @@ export const QUEUE_OF: { [N in JobName]: (typeof QUEUES)[keyof typeof QUEUES] } 
 export interface TrackResult {
   frames: number;
   seconds: number;
+  /** Where the tracking pass got its embeddings: encoded in order, encoded ahead while waiting, read from the store. */
+  embeddings?: { encodedHere: number; encodedAhead: number; readFromStore: number };
+}
+
+/** What a finished `embed` job returns: frames encoded, or why it had nothing to do. */
+export interface EmbedResult {
+  encoded: number;
+  skipped?: string;
+}
+
+/** The BullMQ job id of a chunk (custom ids may not contain ':'). */
+export function embedJobId(jobId: string, chunk: number): string {
+  return `${jobId}-embed-${chunk}`;
 }

@@ -1,12 +1,12 @@
 import { Queue, type ConnectionOptions } from 'bullmq';
-import { QUEUES, type ExpireJobsPayload, type TrackPayload, type TrackResult } from './payloads.js';
+import { embedJobId, QUEUES, type EmbedPayload, type EmbedResult, type ExpireJobsPayload, type TrackPayload, type TrackResult } from './payloads.js';
 
 /**
  * BullMQ behind one class: the API enqueues and inspects through it, the
  * worker schedules housekeeping through it. Nothing else imports `Queue`.
  */
 
-export type TrackQueue = Queue<TrackPayload, TrackResult, 'track'>;
+export type TrackQueue = Queue<TrackPayload | EmbedPayload, TrackResult | EmbedResult, 'track' | 'embed'>;
 export type MaintenanceQueue = Queue<ExpireJobsPayload, unknown, 'expire-jobs'>;
 
 export interface QueueRepositoryOptions {
@@ -32,30 +32,54 @@ export class QueueRepository {
     for (const queue of [this.track, this.maintenance]) queue.on('error', () => undefined);
   }
 
-  /** Enqueues one tracking job; its BullMQ id is the job's UUID, so adding twice is a no-op. */
-  async addTrack(payload: TrackPayload): Promise<void> {
-    await this.track.add('track', payload, {
-      jobId: payload.jobId,
-      attempts: this.options.attempts,
-      backoff: { type: 'exponential', delay: this.options.backoffMs ?? 10_000 },
+  /**
+   * Enqueues a submission in one atomic step: its tracking job (BullMQ id =
+   * the job's UUID, so adding twice is a no-op) and, behind it, one embed job
+   * per chunk of frames after the first, for idle workers to encode ahead.
+   * Embed jobs are best effort (one attempt): the tracking pass encodes
+   * whatever they did not.
+   */
+  async addTrack(payload: TrackPayload, frames: number): Promise<void> {
+    const chunks = Math.ceil(frames / payload.chunkFrames);
+    const embed = (chunk: number) => ({
+      name: 'embed' as const,
+      data: { jobId: payload.jobId, input: payload.input, embeddings: payload.embeddings, chunkFrames: payload.chunkFrames, chunk },
+      opts: { jobId: embedJobId(payload.jobId, chunk), attempts: 1 },
     });
+    await this.track.addBulk([
+      {
+        name: 'track',
+        data: payload,
+        opts: { jobId: payload.jobId, attempts: this.options.attempts, backoff: { type: 'exponential', delay: this.options.backoffMs ?? 10_000 } },
+      },
+      ...Array.from({ length: chunks - 1 }, (_, i) => embed(i + 1)),
+    ]);
   }
 
   /**
-   * Takes a job out of the queue if no worker holds it. Returns false when a
-   * worker is running it (it then notices the cancelled record and stops).
+   * Takes a job (and its embed jobs) out of the queue if no worker holds its
+   * tracking pass. Returns false when a worker is running it (it then notices
+   * the cancelled record and stops).
    */
-  async removeTrack(jobId: string): Promise<boolean> {
+  async removeTrack(jobId: string, frames: number, chunkFrames: number): Promise<boolean> {
+    await this.removeEmbedJobs(jobId, frames, chunkFrames);
     const state = await this.track.getJobState(jobId);
     if (state === 'unknown') return true;
     if (state === 'active') return false;
     return (await this.track.remove(jobId)) === 1;
   }
 
-  /** Jobs not yet started (waiting, delayed for a retry, prioritized). */
-  async pendingCount(): Promise<number> {
-    const counts = await this.track.getJobCounts('waiting', 'delayed', 'prioritized');
-    return Object.values(counts).reduce((a, b) => a + b, 0);
+  /**
+   * Drops a job's embed jobs that no worker has started (running ones see the
+   * job is over and stop; finished ones stay for the dashboard).
+   */
+  async removeEmbedJobs(jobId: string, frames: number, chunkFrames: number): Promise<void> {
+    const chunks = Math.ceil(frames / chunkFrames);
+    const removeIfPending = async (id: string) => {
+      const state = await this.track.getJobState(id);
+      if (state === 'waiting' || state === 'delayed' || state === 'prioritized') await this.track.remove(id);
+    };
+    await Promise.all(Array.from({ length: chunks - 1 }, (_, i) => removeIfPending(embedJobId(jobId, i + 1)).catch(() => undefined)));
   }
 
   async trackCounts(): Promise<Record<string, number>> {

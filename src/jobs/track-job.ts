@@ -10,14 +10,17 @@ import type { JobStore } from './job-store.js';
 import { jobPaths, resolveUnder } from './layout.js';
 import { zipDirectory } from './package.js';
 import type { TrackPayload, TrackResult } from './payloads.js';
+import type { QueueRepository } from './queue.js';
 import { EMPTY_PROGRESS, type JobError, type JobProgress, type JobStage } from './record.js';
 
 /**
  * The `track` job: video + prompts -> overlay.mp4, masks.json, masks.zip.
  *
  * Stages, each safe to run again after a crash or retry:
- *   tracking   trackVideo in the inference child; skipped when its outputs
- *              are already complete (it writes them atomically, PNG folder last)
+ *   tracking   trackVideo in the inference child, its embeddings through the
+ *              job's embedding store (helpers may have encoded chunks ahead);
+ *              skipped when its outputs are already complete (they are
+ *              written atomically, PNG folder last)
  *   packaging  zip the PNG folder into masks.zip (atomic), then drop the folder
  *
  * The record in the JobStore is written from here, inside the job: running,
@@ -50,6 +53,7 @@ const INPUT_MEDIA_CODES: ReadonlySet<MediaErrorCode> = new Set<MediaErrorCode>([
 export interface TrackJobDeps {
   config: Config;
   store: JobStore;
+  queues: QueueRepository;
   inference: Inference;
   metrics: Metrics;
   logger: Logger;
@@ -123,7 +127,7 @@ class ProgressClock {
 }
 
 export function createTrackProcessor(deps: TrackJobDeps) {
-  const { config, store, inference, metrics, logger } = deps;
+  const { config, store, queues, inference, metrics, logger } = deps;
 
   return async function processTrack(job: Job<TrackPayload, TrackResult, 'track'>, token?: string, signal?: AbortSignal): Promise<TrackResult> {
     const { jobId } = job.data;
@@ -132,6 +136,7 @@ export function createTrackProcessor(deps: TrackJobDeps) {
     const input = resolveUnder(config.dataDir, job.data.input);
     const outDir = resolveUnder(config.dataDir, job.data.outDir);
     const pngDir = resolveUnder(config.dataDir, job.data.pngDir);
+    const embeddingsDir = resolveUnder(config.dataDir, job.data.embeddings);
     const overlay = files.overlay;
     const masks = files.masks;
     const pngZip = files.pngZip;
@@ -186,6 +191,7 @@ export function createTrackProcessor(deps: TrackJobDeps) {
     try {
       const prompts = parsePrompts(await readFile(resolveUnder(config.dataDir, job.data.prompts), 'utf8'), config.limits.maxObjects);
       let video = record.video;
+      let embeddingStats: TrackResult['embeddings'];
 
       // Stage: tracking (skipped when a previous attempt completed it).
       const trackingDone = (await exists(overlay)) && (await exists(masks)) && ((await exists(pngDir)) || (await exists(pngZip)));
@@ -195,14 +201,18 @@ export function createTrackProcessor(deps: TrackJobDeps) {
         log.info('tracking outputs already complete: skipping to packaging');
       } else {
         const trackStart = performance.now();
-        const outcome = await inference.track({ input, prompts, outDir, pngDir }, { signal: controller.signal, onProgress: (p) => clock.onFrames(p) });
+        const embeddings = { dir: embeddingsDir, chunkFrames: job.data.chunkFrames, owner: `track:${jobId}`, windowFrames: config.embedWindowFrames };
+        const outcome = await inference.track({ input, prompts, outDir, pngDir, embeddings }, { signal: controller.signal, onProgress: (p) => clock.onFrames(p) });
         const seconds = (performance.now() - trackStart) / 1000;
         video = outcome.video;
+        embeddingStats = outcome.embeddings;
         metrics.stageSeconds.observe({ stage: 'tracking' }, seconds);
         metrics.framesProcessed.inc(outcome.frames);
         metrics.trackingFps.observe(outcome.frames / seconds);
-        log.info({ frames: outcome.frames, seconds: Number(seconds.toFixed(1)), fps: Number((outcome.frames / seconds).toFixed(2)) }, 'tracked');
+        log.info({ frames: outcome.frames, seconds: Number(seconds.toFixed(1)), fps: Number((outcome.frames / seconds).toFixed(2)), embeddings: outcome.embeddings }, 'tracked');
       }
+      await queues.removeEmbedJobs(jobId, video.frames, job.data.chunkFrames);
+      await rm(embeddingsDir, { recursive: true, force: true });
       if (controller.signal.aborted) throw new RunAbortedError(controller.signal.reason);
 
       // Stage: packaging.
@@ -226,7 +236,7 @@ export function createTrackProcessor(deps: TrackJobDeps) {
       metrics.stageSeconds.observe({ stage: 'total' }, (finishedAt - record.createdAt) / 1000);
       metrics.jobsFinished.inc({ result: 'succeeded' });
       log.info({ seconds: (finishedAt - startedAt) / 1000 }, 'job succeeded');
-      return { frames: video.frames, seconds: (finishedAt - startedAt) / 1000 };
+      return { frames: video.frames, seconds: (finishedAt - startedAt) / 1000, embeddings: embeddingStats };
     } catch (error) {
       const aborted = error instanceof RunAbortedError || controller.signal.aborted;
       const reason = error instanceof RunAbortedError ? error.reason : controller.signal.reason;

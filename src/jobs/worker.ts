@@ -6,15 +6,23 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { InferencePool } from './inference-process.js';
 import type { JobStore } from './job-store.js';
-import { QUEUES, type ExpireJobsPayload, type TrackPayload, type TrackResult } from './payloads.js';
+import { createEmbedProcessor } from './embed-job.js';
+import { QUEUES, type EmbedPayload, type EmbedResult, type ExpireJobsPayload, type TrackPayload, type TrackResult } from './payloads.js';
 import type { QueueRepository } from './queue.js';
 import { expireJobs } from './retention.js';
 import { createTrackProcessor, SHUTDOWN } from './track-job.js';
 import type { WorkerRegistry } from './worker-registry.js';
 
+type TrackQueueJob = Job<TrackPayload | EmbedPayload, TrackResult | EmbedResult, 'track' | 'embed'>;
+
+function isEmbedJob(job: TrackQueueJob): job is Job<EmbedPayload, EmbedResult, 'embed'> {
+  return job.name === 'embed';
+}
+
 /**
- * A worker process's job machinery: the BullMQ workers (tracking, and the
- * retention sweep), the inference children they hand the CPU work to, and
+ * A worker process's job machinery: the BullMQ workers (tracking passes and
+ * embedding chunks, and the retention sweep), the inference children they
+ * hand the CPU work to, and
  * the announcement in Redis that tells API processes a model is loaded.
  */
 
@@ -36,16 +44,20 @@ const RETENTION_EVERY_MS = 15 * 60_000;
 export class WorkerService {
   readonly id = randomUUID();
   private readonly inference: InferencePool;
-  private readonly trackWorker: Worker<TrackPayload, TrackResult, 'track'>;
+  private readonly trackWorker: Worker<TrackPayload | EmbedPayload, TrackResult | EmbedResult, 'track' | 'embed'>;
   private readonly maintenanceWorker: Worker<ExpireJobsPayload, Awaited<ReturnType<typeof expireJobs>>, 'expire-jobs'>;
   private announcer: NodeJS.Timeout | undefined;
   private readonly startedAt = Date.now();
   private closing: Promise<void> | undefined;
 
   constructor(private readonly deps: WorkerServiceDeps) {
-    const { config, logger, metrics, connection, store } = deps;
+    const { config, logger, metrics, connection, store, queues } = deps;
     this.inference = new InferencePool(config.workerConcurrency, { logger, env: deps.inferenceEnv });
-    this.trackWorker = new Worker(QUEUES.track, createTrackProcessor({ config, store, inference: this.inference, metrics, logger }), {
+    const processTrack = createTrackProcessor({ config, store, queues, inference: this.inference, metrics, logger });
+    const processEmbed = createEmbedProcessor({ config, store, inference: this.inference, metrics, logger });
+    const processJob = (job: TrackQueueJob, token?: string, signal?: AbortSignal): Promise<TrackResult | EmbedResult> =>
+      isEmbedJob(job) ? processEmbed(job, token, signal) : processTrack(job as Job<TrackPayload, TrackResult, 'track'>, token, signal);
+    this.trackWorker = new Worker(QUEUES.track, processJob, {
       connection,
       autorun: false,
       concurrency: config.workerConcurrency,
@@ -63,8 +75,8 @@ export class WorkerService {
     this.trackWorker.on('failed', (job, error) => void this.recordStalledFailure(job, error));
   }
 
-  private async recordStalledFailure(job: Job<TrackPayload, TrackResult, 'track'> | undefined, error: Error): Promise<void> {
-    if (!job) return;
+  private async recordStalledFailure(job: TrackQueueJob | undefined, error: Error): Promise<void> {
+    if (!job || isEmbedJob(job)) return; // a failed chunk is the tracking pass's to make up
     try {
       if ((await job.getState()) !== 'failed') return;
       await this.deps.store.update(

@@ -29,8 +29,15 @@ export interface TrackVideoInput {
   options?: Partial<SamPtOptions>;
   signal?: AbortSignal;
   onProgress?: (progress: TrackProgress) => void;
-  /** The image encoder; defaults to the segmenter's. Lets callers cache or share embeddings. */
-  embed?: (frame: RgbFrame) => Promise<ImageEmbedding>;
+  /** Where embeddings come from; defaults to the segmenter's encoder. Lets callers cache or share them. */
+  embeddings?: EmbeddingSource;
+}
+
+export interface EmbeddingSource {
+  /** The embedding of a frame: computed, cached, or encoded elsewhere. */
+  get(frame: RgbFrame): Promise<ImageEmbedding>;
+  /** The forward pass is done with this frame and will not ask for it again. */
+  release?(frameIndex: number): Promise<void>;
 }
 
 export interface TrackProgress {
@@ -96,7 +103,8 @@ export async function trackVideo(job: TrackVideoInput): Promise<JobResult> {
   const meta = limitFrames(await probeInput(job.input), job.maxFrames);
   checkPromptsAgainstVideo(job.prompts, meta);
   const { width, height } = meta;
-  const embed = job.embed ?? ((frame: RgbFrame) => job.segmenter.embed(frame));
+  const source = job.embeddings;
+  const embed = source ? (frame: RgbFrame) => source.get(frame) : (frame: RgbFrame) => job.segmenter.embed(frame);
   const firstFrames = firstPromptFrames(job.prompts);
   const backwardEnd = Math.max(...firstFrames.values());
   const framesTotal = (backwardEnd > 0 ? backwardEnd + 1 : 0) + meta.frames;
@@ -148,6 +156,7 @@ export async function trackVideo(job: TrackVideoInput): Promise<JobResult> {
       backward.delete(tracked.frame.index);
       frameRecords.push(records);
       await writeFrameOutputs(tracked.frame, masks, writer, pngTemp, meta);
+      await source?.release?.(tracked.frame.index);
       job.onProgress?.({ stage: 'forward', framesDone: ++framesDone, framesTotal });
     }
     await writer.finish();

@@ -1,0 +1,95 @@
+import { mkdir } from 'node:fs/promises';
+import { DelayedError, type Job } from 'bullmq';
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import { EmbeddingStore } from './embedding-store.js';
+import type { Inference } from './inference-process.js';
+import type { JobStore } from './job-store.js';
+import { resolveUnder } from './layout.js';
+import type { EmbedPayload, EmbedResult } from './payloads.js';
+import type { JobState } from './record.js';
+
+/**
+ * The `embed` job: a helper encodes one chunk of a job's frames into its
+ * embedding store, ahead of that job's tracking pass (shared-embeddings.ts).
+ * It is best effort: it skips a chunk that is done, claimed, already passed
+ * by the tracker, or whose job is over, and it gives way (delayed a moment)
+ * when the chunk is further ahead than EMBED_WINDOW_FRAMES, so helpers never
+ * fill the disk faster than the tracker consumes. A failure costs nothing but
+ * time: the tracking pass encodes whatever is missing.
+ */
+
+export interface EmbedJobDeps {
+  config: Config;
+  store: JobStore;
+  inference: Inference;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+const ACTIVE: ReadonlySet<JobState> = new Set<JobState>(['queued', 'running']);
+/** How long a chunk that is too far ahead waits before it is looked at again. */
+const AHEAD_DELAY_MS = 1000;
+
+export function createEmbedProcessor(deps: EmbedJobDeps) {
+  const { config, store, inference, metrics, logger } = deps;
+
+  return async function processEmbed(job: Job<EmbedPayload, EmbedResult, 'embed'>, token?: string, signal?: AbortSignal): Promise<EmbedResult> {
+    const { jobId, chunk, chunkFrames } = job.data;
+    const log = logger.child({ jobId, chunk });
+    const record = await store.get(jobId);
+    if (!record || !ACTIVE.has(record.state)) return { encoded: 0, skipped: 'job over' };
+
+    const dir = resolveUnder(config.dataDir, job.data.embeddings);
+    const embeddings = new EmbeddingStore(dir, chunkFrames);
+    try {
+      await mkdir(dir); // not recursive: a deleted job's directory must not come back
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return { encoded: 0, skipped: 'job over' };
+      if (code !== 'EEXIST') throw error;
+    }
+    if (await embeddings.isDone(chunk)) return { encoded: 0, skipped: 'done' };
+    const cursor = await embeddings.readCursor();
+    const { start, end } = embeddings.chunkRange(chunk, record.video.frames);
+    if (end <= cursor) return { encoded: 0, skipped: 'consumed' };
+    if (start >= cursor + config.embedWindowFrames && token) {
+      await job.moveToDelayed(Date.now() + AHEAD_DELAY_MS, token);
+      throw new DelayedError();
+    }
+
+    // Stop when the worker shuts down or the job ends (cancelled, failed, finished).
+    const controller = new AbortController();
+    const forward = () => controller.abort('shutdown');
+    if (signal?.aborted) forward();
+    signal?.addEventListener('abort', forward, { once: true });
+    const watch = setInterval(() => {
+      void store.get(jobId).then(
+        (now) => {
+          if (!now || !ACTIVE.has(now.state)) controller.abort('job over');
+        },
+        () => undefined,
+      );
+    }, 1000);
+    const started = performance.now();
+    try {
+      const outcome = await inference.embed(
+        { input: resolveUnder(config.dataDir, job.data.input), embeddings: { dir, chunkFrames, owner: `embed:${jobId}:${chunk}` }, chunk },
+        { signal: controller.signal },
+      );
+      if (outcome.encoded > 0) {
+        metrics.stageSeconds.observe({ stage: 'embed_chunk' }, (performance.now() - started) / 1000);
+        log.debug({ encoded: outcome.encoded, seconds: Number(((performance.now() - started) / 1000).toFixed(1)) }, 'chunk encoded');
+      }
+      return outcome;
+    } catch (error) {
+      if (controller.signal.aborted) return { encoded: 0, skipped: String(controller.signal.reason) };
+      log.warn({ err: error }, 'could not encode a chunk; the tracking pass will');
+      throw error;
+    } finally {
+      clearInterval(watch);
+      signal?.removeEventListener('abort', forward);
+    }
+  };
+}
