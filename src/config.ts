@@ -36,8 +36,16 @@ export const envSchema = z.object({
   WORKER_CONCURRENCY: positiveInt(64).default(1).describe('jobs one worker process runs at once (inference uses every core: keep 1)'),
   EMBED_CHUNK_FRAMES: positiveInt(10_000).default(8).describe('frames per embedding chunk that another worker may encode ahead of the tracking pass'),
   EMBED_WINDOW_FRAMES: positiveInt().default(96).describe('how far ahead of the tracking pass helpers may encode (2 MB of disk per frame)'),
+  PREVIEW_TTL_MINUTES: positiveInt().default(60).describe("minutes an unused preview upload (the web page's) is kept"),
   SHUTDOWN_GRACE_S: z.coerce.number().nonnegative().default(20).describe('on SIGTERM, how long a running job may finish before it is handed back to the queue'),
   METRICS_PORT: z.coerce.number().int().min(0).max(65_535).optional().describe('`npm run worker` only: serve /metrics and /healthz on this port'),
+  API_KEYS: z
+    .string()
+    .transform((v) => v.split(',').map((k) => k.trim()).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^[\x21-\x7e]{16,512}$/, 'each key is 16 to 512 printable characters without spaces; separate keys with commas')))
+    .optional()
+    .describe('comma-separated API keys; when set, every /v1 call needs Authorization: Bearer <key> and sees only its own jobs'),
+  RATE_LIMIT_PER_MINUTE: positiveInt().default(600).describe('requests per minute per API key (per client address without keys), per API process'),
   TRUST_PROXY: boolean.default(false).describe('trust X-Forwarded-* headers (behind a reverse proxy)'),
 });
 
@@ -67,8 +75,11 @@ export type Config = {
   workerConcurrency: number;
   embedChunkFrames: number;
   embedWindowFrames: number;
+  previewTtlMs: number;
   shutdownGraceMs: number;
   metricsPort: number | undefined;
+  apiKeys: string[];
+  rateLimitPerMinute: number;
   trustProxy: boolean;
 };
 
@@ -108,8 +119,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workerConcurrency: e.WORKER_CONCURRENCY,
     embedChunkFrames: e.EMBED_CHUNK_FRAMES,
     embedWindowFrames: e.EMBED_WINDOW_FRAMES,
+    previewTtlMs: e.PREVIEW_TTL_MINUTES * 60_000,
     shutdownGraceMs: e.SHUTDOWN_GRACE_S * 1000,
     metricsPort: e.METRICS_PORT,
+    apiKeys: e.API_KEYS ?? [],
+    rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
     trustProxy: e.TRUST_PROXY,
   };
 }

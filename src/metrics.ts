@@ -15,6 +15,7 @@ export interface Metrics {
   trackingFps: Histogram;
   framesProcessed: Counter;
   jobsFinished: Counter<'result'>;
+  previewSeconds: Histogram<'step'>;
 }
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
@@ -40,6 +41,13 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       name: 'clipmask_jobs_finished_total',
       help: 'Jobs that reached an end state in this process, by result',
       labelNames: ['result'],
+      registers: [registry],
+    }),
+    previewSeconds: new Histogram({
+      name: 'clipmask_preview_seconds',
+      help: "Live preview answers: 'embedding' (a frame's first use: decode + encoder), 'mask' (a click: decoder only once the frame is cached)",
+      labelNames: ['step'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10],
       registers: [registry],
     }),
   };

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { createApp } from './api/app.js';
+import { PreviewService } from './api/preview-service.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { JobStore } from './jobs/job-store.js';
 import { QueueRepository } from './jobs/queue.js';
@@ -88,7 +89,9 @@ export async function startService(role: Role, options: StartOptions = {}): Prom
         });
     }
     if (role !== 'worker') {
-      const app = createApp({ config, logger, redis, store, queues, registry, metrics });
+      const previews = new PreviewService({ config, logger, metrics, inferenceEnv: options.env });
+      cleanups.push(() => previews.close());
+      const app = createApp({ config, logger, redis, store, queues, registry, metrics, previews });
       server = await listen(createServer(app), config.port, config.host);
       cleanups.push(() => closeServer(server!));
       logListening(logger, server, config.host);

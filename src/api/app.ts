@@ -14,6 +14,9 @@ import { JobService } from './job-service.js';
 import { buildOpenApi } from './openapi.js';
 import { healthRouter } from './routes/health.js';
 import { jobsRouter } from './routes/jobs.js';
+import { previewsRouter } from './routes/previews.js';
+import { AccessPolicy, authenticate, rateLimit, securityHeaders } from './security.js';
+import type { PreviewService } from './preview-service.js';
 
 export interface AppDeps {
   config: Config;
@@ -24,6 +27,7 @@ export interface AppDeps {
   queues: QueueRepository;
   registry: WorkerRegistry;
   metrics: Metrics;
+  previews: PreviewService;
 }
 
 /** The HTTP API as an express app (no listen: main.ts and the tests do that). */
@@ -34,6 +38,8 @@ export function createApp(deps: AppDeps): Express {
   app.set('trust proxy', config.trustProxy);
   app.set('query parser', 'simple');
   registerQueueGauges(metrics, { store, queues });
+  const policy = new AccessPolicy(config.apiKeys);
+  app.use(securityHeaders());
 
   app.use((req, res, next) => {
     const started = performance.now();
@@ -44,22 +50,23 @@ export function createApp(deps: AppDeps): Express {
   });
 
   const jobs = new JobService({ config, store, queues, metrics, logger });
-  app.use('/v1/jobs', jobsRouter({ jobs, dataDir: config.dataDir, maxUploadBytes: config.limits.maxUploadBytes }));
+  app.use('/v1', authenticate(policy), rateLimit(config.rateLimitPerMinute));
+  app.use('/v1/jobs', jobsRouter({ jobs, policy, dataDir: config.dataDir, maxUploadBytes: config.limits.maxUploadBytes }));
+  app.use('/v1/previews', previewsRouter({ previews: deps.previews, dataDir: config.dataDir, maxUploadBytes: config.limits.maxUploadBytes }));
   const openapi = buildOpenApi(config);
   app.get('/v1/openapi.json', (_req, res) => {
     res.json(openapi);
   });
   app.use(healthRouter(deps));
 
-  // The BullMQ dashboard. No authentication yet: the API listens on 127.0.0.1 unless HOST says otherwise.
-  const board = new ExpressAdapter();
-  board.setBasePath('/admin/queues');
-  createBullBoard({
-    // Read-only: jobs are acted on through the API (a retry from the dashboard would bypass the job records).
-    queues: queues.all().map((queue) => new BullMQAdapter(queue, { readOnlyMode: true })),
-    serverAdapter: board,
-  });
-  app.use('/admin/queues', board.getRouter());
+  // The BullMQ dashboard, read-only (a retry from it would bypass the job records). It shows
+  // every job, so with API keys on (jobs private to their key) it is not served.
+  if (!policy.enabled) {
+    const board = new ExpressAdapter();
+    board.setBasePath('/admin/queues');
+    createBullBoard({ queues: queues.all().map((queue) => new BullMQAdapter(queue, { readOnlyMode: true })), serverAdapter: board });
+    app.use('/admin/queues', board.getRouter());
+  }
 
   app.use(notFoundHandler);
   app.use(errorHandler(logger));

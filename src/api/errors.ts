@@ -83,6 +83,10 @@ export function toApiError(error: unknown): ApiError | undefined {
   if (e && typeof e.message === 'string' && /^(Unexpected end of form|Malformed part header|Multipart: Boundary not found)/.test(e.message)) {
     return badRequest('invalid_multipart', 'the multipart body is malformed');
   }
+  // express.json() (body-parser) errors.
+  const type = e && typeof e === 'object' ? (e as { type?: unknown }).type : undefined;
+  if (type === 'entity.parse.failed') return badRequest('invalid_json', 'the body is not valid JSON');
+  if (type === 'entity.too.large') return new ApiError(413, 'body_too_large', 'the body is larger than the limit');
   if (e && (e.status === 404 || e.code === 'ENOENT')) return notFound();
   // Redis down or unreachable (ioredis gave up on the command).
   if (e && (e.name === 'MaxRetriesPerRequestError' || /ECONNREFUSED|Connection is closed|Stream isn't writeable/.test(e.message ?? ''))) {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import type { Config } from '../config.js';
-import type { JobStore } from '../jobs/job-store.js';
+import { ANONYMOUS_OWNER, type JobStore } from '../jobs/job-store.js';
 import { ARTIFACT_FILES, isJobId, jobPaths, jobRelativePaths, type ArtifactName } from '../jobs/layout.js';
 import type { QueueRepository } from '../jobs/queue.js';
 import { EMPTY_PROGRESS, isTerminal, type JobRecord } from '../jobs/record.js';
@@ -37,11 +37,27 @@ export interface UploadedFile {
 }
 
 export interface Submission {
+  /** Who submits: the hash of their API key, or 'anonymous'. */
+  owner: string;
   video?: UploadedFile;
   /** The prompts as a text field ... */
   promptsText?: string;
   /** ... or as a file part (curl -F prompts=@prompts.json). */
   promptsFile?: UploadedFile;
+}
+
+/** 413 for a video beyond the configured pixel, frame or duration limits. */
+export function checkVideoLimits(meta: VideoMeta, limits: Config['limits']): void {
+  const { maxPixels, maxFrames, maxDurationSeconds } = limits;
+  if (meta.width * meta.height > maxPixels) {
+    throw new ApiError(413, 'video_too_large', `the video is ${meta.width}x${meta.height} pixels; the limit is ${maxPixels} pixels per frame`, { field: 'video' });
+  }
+  if (meta.frames > maxFrames) {
+    throw new ApiError(413, 'video_too_long', `the video has ${meta.frames} frames; the limit is ${maxFrames}`, { field: 'video' });
+  }
+  if (meta.duration > maxDurationSeconds) {
+    throw new ApiError(413, 'video_too_long', `the video is ${meta.duration.toFixed(1)} s long; the limit is ${maxDurationSeconds} s`, { field: 'video' });
+  }
 }
 
 export class JobService {
@@ -75,7 +91,7 @@ export class JobService {
     const probeStart = performance.now();
     const meta = await probeInput(video.path, { timeoutMs: 30_000 });
     metrics.stageSeconds.observe({ stage: 'probe' }, (performance.now() - probeStart) / 1000);
-    this.checkLimits(meta);
+    checkVideoLimits(meta, config.limits);
     try {
       checkPromptsAgainstVideo(prompts, meta);
     } catch (error) {
@@ -93,6 +109,7 @@ export class JobService {
       progress: { ...EMPTY_PROGRESS, framesTotal: meta.frames },
       video: { width: meta.width, height: meta.height, fps: meta.fps, frames: meta.frames, duration: meta.duration },
       objects: prompts.objects.length,
+      owner: submission.owner,
       attempts: 0,
       createdAt: now,
       updatedAt: now,
@@ -151,27 +168,18 @@ export class JobService {
     }
   }
 
-  private checkLimits(meta: VideoMeta): void {
-    const { maxPixels, maxFrames, maxDurationSeconds } = this.deps.config.limits;
-    if (meta.width * meta.height > maxPixels) {
-      throw new ApiError(413, 'video_too_large', `the video is ${meta.width}x${meta.height} pixels; the limit is ${maxPixels} pixels per frame`, { field: 'video' });
-    }
-    if (meta.frames > maxFrames) {
-      throw new ApiError(413, 'video_too_long', `the video has ${meta.frames} frames; the limit is ${maxFrames}`, { field: 'video' });
-    }
-    if (meta.duration > maxDurationSeconds) {
-      throw new ApiError(413, 'video_too_long', `the video is ${meta.duration.toFixed(1)} s long; the limit is ${maxDurationSeconds} s`, { field: 'video' });
-    }
-  }
-
-  async get(id: string): Promise<JobRecord> {
+  /**
+   * A job, for `owner` (another owner's job answers 404, as if it did not
+   * exist); `undefined` skips the check (a signed artifact link).
+   */
+  async get(id: string, owner: string | undefined): Promise<JobRecord> {
     const record = isJobId(id) ? await this.deps.store.get(id) : undefined;
-    if (!record) throw notFound(`no job ${id}`);
+    if (!record || (owner !== undefined && (record.owner ?? ANONYMOUS_OWNER) !== owner)) throw notFound(`no job ${id}`);
     return record;
   }
 
-  async list(offset: number, limit: number) {
-    return this.deps.store.list(offset, limit);
+  async list(offset: number, limit: number, owner: string) {
+    return this.deps.store.list(offset, limit, owner);
   }
 
   /**
@@ -179,9 +187,9 @@ export class JobService {
    * cancelled; a running job's worker stops within a couple of seconds and
    * deletes the files); a finished job is deleted, files and record.
    */
-  async cancelOrDelete(id: string): Promise<{ outcome: 'cancelled'; record: JobRecord } | { outcome: 'deleted' }> {
+  async cancelOrDelete(id: string, owner: string): Promise<{ outcome: 'cancelled'; record: JobRecord } | { outcome: 'deleted' }> {
     const { store, queues, config, logger } = this.deps;
-    const record = await this.get(id);
+    const record = await this.get(id, owner);
     const files = jobPaths(config.dataDir, id);
     if (!isTerminal(record.state)) {
       const cancelled = await store.update(id, { state: 'cancelled', finishedAt: Date.now(), error: { code: 'cancelled', message: 'the job was cancelled' } }, { only: ['queued', 'running'] });
@@ -200,8 +208,8 @@ export class JobService {
   }
 
   /** The absolute path of a finished job's artifact; 404 while it has none. */
-  async artifact(id: string, name: ArtifactName): Promise<string> {
-    const record = await this.get(id);
+  async artifact(id: string, name: ArtifactName, owner: string | undefined): Promise<string> {
+    const record = await this.get(id, owner);
     if (record.state !== 'succeeded') {
       throw new ApiError(404, 'artifact_not_ready', `job ${id} is ${record.state}: its artifacts exist once it has succeeded`);
     }

@@ -6,6 +6,9 @@ import {
   healthResponseSchema,
   jobListSchema,
   jobStatusSchema,
+  previewMaskRequestSchema,
+  previewMaskSchema,
+  previewSessionSchema,
   readyResponseSchema,
   submitResponseSchema,
 } from './schemas.js';
@@ -25,10 +28,13 @@ function componentSchemas(config: Config): Record<string, JsonObject> {
   registry.add(errorResponseSchema, { id: 'Error' });
   registry.add(readyResponseSchema, { id: 'Ready' });
   registry.add(healthResponseSchema, { id: 'Health' });
+  registry.add(previewSessionSchema, { id: 'PreviewSession' });
+  registry.add(previewMaskSchema, { id: 'PreviewMask' });
   const outputs = z.toJSONSchema(registry, { uri: (id) => `#/components/schemas/${id}`, io: 'output', unrepresentable: 'any' }).schemas;
+  const previewRequest = z.toJSONSchema(previewMaskRequestSchema, { io: 'input', unrepresentable: 'any' }) as JsonObject;
 
   const prompts = z.toJSONSchema(promptsSchema(config.limits.maxObjects), { io: 'input', unrepresentable: 'any' }) as JsonObject;
-  const all: Record<string, JsonObject> = { ...(outputs as Record<string, JsonObject>), Prompts: prompts };
+  const all: Record<string, JsonObject> = { ...(outputs as Record<string, JsonObject>), Prompts: prompts, PreviewMaskRequest: previewRequest };
   for (const schema of Object.values(all)) {
     delete schema.$schema;
     delete schema.$id;
@@ -39,6 +45,7 @@ function componentSchemas(config: Config): Record<string, JsonObject> {
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (name: string) => ({ 'application/json': { schema: ref(name) } });
 const errorResponse = (description: string) => ({ description, content: json('Error') });
+const frameParam = { name: 'frame', in: 'path', required: true, schema: { type: 'integer', minimum: 0 } };
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
 
 export function buildOpenApi(config: Config): JsonObject {
@@ -128,6 +135,53 @@ export function buildOpenApi(config: Config): JsonObject {
           },
         ]),
       ),
+      '/v1/previews': {
+        post: {
+          summary: 'Upload a video for live previews (what the web page uses before submitting a job)',
+          description: `The same checks and limits as a job's video. Sessions unused for ${config.previewTtlMs / 60_000} minutes are deleted.`,
+          requestBody: {
+            required: true,
+            content: { 'multipart/form-data': { schema: { type: 'object', required: ['video'], properties: { video: { type: 'string', format: 'binary' } } } } },
+          },
+          responses: {
+            '201': { description: 'The preview session', content: json('PreviewSession') },
+            '400': errorResponse('A broken video'),
+            '413': errorResponse('Over the limits'),
+            '415': errorResponse('Not multipart, or not a video'),
+          },
+        },
+      },
+      '/v1/previews/{id}': {
+        get: { summary: 'A preview session', parameters: [idParam], responses: { '200': { description: 'The session', content: json('PreviewSession') }, '404': errorResponse('No such session') } },
+        delete: { summary: 'Delete a preview session', parameters: [idParam], responses: { '204': { description: 'Deleted' }, '404': errorResponse('No such session') } },
+      },
+      '/v1/previews/{id}/frames/{frame}.jpg': {
+        get: {
+          summary: 'A frame of the video as JPEG',
+          parameters: [idParam, frameParam],
+          responses: { '200': { description: 'JPEG', content: { 'image/jpeg': { schema: { type: 'string', format: 'binary' } } } }, '400': errorResponse('No such frame'), '404': errorResponse('No such session') },
+        },
+      },
+      '/v1/previews/{id}/frames/{frame}/embedding': {
+        post: {
+          summary: "Compute and cache a frame's embedding (~1 s), so the clicks on it are answered with the decoder only",
+          parameters: [idParam, frameParam],
+          responses: { '204': { description: 'Cached' }, '400': errorResponse('No such frame'), '404': errorResponse('No such session') },
+        },
+      },
+      '/v1/previews/{id}/masks': {
+        post: {
+          summary: 'The mask some clicks (and a box) give on one frame',
+          parameters: [idParam],
+          requestBody: { required: true, content: json('PreviewMaskRequest') },
+          responses: {
+            '200': { description: 'The mask', content: json('PreviewMask') },
+            '400': errorResponse('Bad points, box or frame; details.field names it'),
+            '404': errorResponse('No such session'),
+            '503': errorResponse('The model is not available yet'),
+          },
+        },
+      },
       '/healthz': { get: { summary: 'The process is up', responses: { '200': { description: 'ok', content: json('Health') } } } },
       '/readyz': {
         get: {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ARTIFACT_FILES } from '../jobs/layout.js';
+import { boxSchema, MAX_POINTS_PER_PROMPT, promptPointSchema } from '../prompts.js';
 import { jobErrorSchema, jobProgressSchema, jobStageSchema, jobStateSchema, jobVideoSchema, type JobRecord } from '../jobs/record.js';
 
 /**
@@ -72,13 +73,42 @@ export const readyResponseSchema = z.object({
   workers: z.number().int().nonnegative().describe('live worker processes'),
 });
 
+export const previewSessionSchema = z.object({
+  id: z.uuid().describe('the preview session id'),
+  video: jobVideoSchema,
+});
+export type PreviewSession = z.infer<typeof previewSessionSchema>;
+
+export const previewMaskRequestSchema = z
+  .object({
+    frame: z.number().int().nonnegative().describe('0-based frame to segment'),
+    points: z.array(promptPointSchema).max(MAX_POINTS_PER_PROMPT).default([]).describe('[x, y, label] in video pixels; label 1 object, 0 background'),
+    box: boxSchema.optional().describe('[x0, y0, x1, y1] in video pixels'),
+  })
+  .strict()
+  .refine((p) => p.points.some((pt) => pt[2] === 1) || p.box, 'a preview needs at least one object point (label 1) or a box');
+
+export const previewMaskSchema = z.object({
+  frame: z.number().int().nonnegative(),
+  width: z.number().int().positive(),
+  height: z.number().int().positive(),
+  score: z.number().describe("the decoder's predicted IoU of the mask"),
+  area: z.number().int().nonnegative().describe('mask pixels'),
+  mask: z
+    .object({ size: z.tuple([z.number().int(), z.number().int()]).describe('[height, width]'), counts: z.array(z.number().int().nonnegative()) })
+    .describe('uncompressed COCO RLE: run lengths in column-major order, starting with a run of 0s'),
+  timings: z.object({ embedMs: z.number(), decodeMs: z.number(), totalMs: z.number() }).describe('embedMs is 0 when the frame was cached'),
+});
+export type PreviewMask = z.infer<typeof previewMaskSchema>;
+
 export const healthResponseSchema = z.object({ status: z.literal('ok') });
 
 const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
 
-/** The public view of a record. */
-export function toJobStatus(record: JobRecord): JobStatus {
+/** The public view of a record; `link` turns an artifact's path into the URL to give out (signed when keys are on). */
+export function toJobStatus(record: JobRecord, link: (path: string, file: string) => string = (path) => path): JobStatus {
   const base = `/v1/jobs/${record.id}`;
+  const artifact = (file: string) => link(`${base}/artifacts/${file}`, file);
   return {
     id: record.id,
     state: record.state,
@@ -91,9 +121,9 @@ export function toJobStatus(record: JobRecord): JobStatus {
     ...(record.state === 'succeeded'
       ? {
           artifacts: {
-            overlay: `${base}/artifacts/${ARTIFACT_FILES.overlay}`,
-            masks: `${base}/artifacts/${ARTIFACT_FILES.masks}`,
-            pngZip: `${base}/artifacts/${ARTIFACT_FILES.pngZip}`,
+            overlay: artifact(ARTIFACT_FILES.overlay),
+            masks: artifact(ARTIFACT_FILES.masks),
+            pngZip: artifact(ARTIFACT_FILES.pngZip),
           },
         }
       : {}),

@@ -6,12 +6,28 @@
  * Started by InferenceProcess; not meant to be run by hand.
  */
 import { mkdir } from 'node:fs/promises';
+import { readFrames } from '../media/index.js';
 import { loadConfig, segmenterOptions } from '../config.js';
 import { probeInput } from '../media/index.js';
 import { trackVideo } from '../pipeline/track-video.js';
+import { maskFromClicks } from '../segment/click-to-mask.js';
+import { roundEmbeddingToFloat16 } from '../segment/float16.js';
+import { maskToRuns } from '../segment/rle.js';
 import { SamSegmenter } from '../segment/segmenter.js';
+import type { ImageEmbedding, VideoMeta } from '../types.js';
 import { EmbeddingStore } from './embedding-store.js';
-import { serializeError, type EmbedOutcome, type EmbedRequest, type FromChild, type RunRequest, type ToChild, type TrackOutcome, type TrackRequest } from './inference-protocol.js';
+import {
+  serializeError,
+  type EmbedOutcome,
+  type EmbedRequest,
+  type FromChild,
+  type PreviewOutcome,
+  type PreviewRequest,
+  type RunRequest,
+  type ToChild,
+  type TrackOutcome,
+  type TrackRequest,
+} from './inference-protocol.js';
 import { encodeChunk, SharedEmbeddings } from './shared-embeddings.js';
 
 function send(message: FromChild): void {
@@ -75,9 +91,56 @@ async function embed(request: EmbedRequest, signal: AbortSignal): Promise<EmbedO
   return encodeChunk({ store: new EmbeddingStore(dir, chunkFrames), segmenter, input: request.input, meta, owner, signal }, request.chunk);
 }
 
+/** Recently used frames' embeddings for previews (4 MB each): a page clicks many times on one frame. */
+const PREVIEW_CACHE_SIZE = 16;
+const previewEmbeddings = new Map<string, ImageEmbedding>();
+const previewMeta = new Map<string, VideoMeta>();
+
+async function previewEmbedding(input: string, frameIndex: number, signal: AbortSignal): Promise<{ embedding: ImageEmbedding; embedMs: number }> {
+  const key = `${input}\n${frameIndex}`;
+  const cached = previewEmbeddings.get(key);
+  if (cached) {
+    previewEmbeddings.delete(key); // re-insert: most recently used last
+    previewEmbeddings.set(key, cached);
+    return { embedding: cached, embedMs: 0 };
+  }
+  const started = performance.now();
+  let meta = previewMeta.get(input);
+  if (!meta) previewMeta.set(input, (meta = await probeInput(input)));
+  if (frameIndex >= meta.frames) throw Object.assign(new RangeError(`frame ${frameIndex} is beyond the video's ${meta.frames} frames`), { code: 'frame_out_of_range' });
+  let embedding: ImageEmbedding | undefined;
+  for await (const frame of readFrames(input, meta, { start: frameIndex, end: frameIndex + 1, signal })) {
+    // Rounded like the service's stored embeddings, so the preview is the mask the job starts from.
+    embedding = roundEmbeddingToFloat16(await segmenter.embed(frame));
+  }
+  if (!embedding) throw new Error(`frame ${frameIndex} could not be read`);
+  previewEmbeddings.set(key, embedding);
+  while (previewEmbeddings.size > PREVIEW_CACHE_SIZE) previewEmbeddings.delete(previewEmbeddings.keys().next().value!);
+  if (previewMeta.size > PREVIEW_CACHE_SIZE) previewMeta.delete(previewMeta.keys().next().value!);
+  return { embedding, embedMs: performance.now() - started };
+}
+
+async function preview(request: PreviewRequest, signal: AbortSignal): Promise<PreviewOutcome> {
+  const { embedding, embedMs } = await previewEmbedding(request.input, request.frame, signal);
+  const { width, height } = embedding;
+  if (!request.points.length && !request.box) return { width, height, embedMs, decodeMs: 0 };
+  const started = performance.now();
+  const points = request.points.map(([x, y, label]) => ({ x, y, label }));
+  const result = await maskFromClicks(segmenter, embedding, { points, box: request.box });
+  let area = 0;
+  for (const v of result.mask.data) area += v;
+  return { width, height, counts: maskToRuns(result.mask), score: result.score, area, embedMs, decodeMs: performance.now() - started };
+}
+
 async function run(runId: number, request: RunRequest, controller: AbortController): Promise<void> {
   try {
-    const outcome = request.type === 'track' ? await track(runId, request.request, controller.signal) : await embed(request.request, controller.signal);
+    const { signal } = controller;
+    const outcome =
+      request.type === 'track'
+        ? await track(runId, request.request, signal)
+        : request.type === 'embed'
+          ? await embed(request.request, signal)
+          : await preview(request.request, signal);
     send({ type: 'done', runId, outcome });
   } catch (error) {
     send({ type: 'failed', runId, error: serializeError(error) });

@@ -2,7 +2,19 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Logger } from '../logger.js';
-import type { EmbedOutcome, EmbedRequest, FromChild, RunOutcomes, RunRequest, SerializedError, ToChild, TrackOutcome, TrackRequest } from './inference-protocol.js';
+import type {
+  EmbedOutcome,
+  EmbedRequest,
+  FromChild,
+  PreviewOutcome,
+  PreviewRequest,
+  RunOutcomes,
+  RunRequest,
+  SerializedError,
+  ToChild,
+  TrackOutcome,
+  TrackRequest,
+} from './inference-protocol.js';
 
 /**
  * The worker side of the inference child: starts it (model load), sends it
@@ -56,7 +68,7 @@ const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).
 
 interface Run {
   runId: number;
-  resolve: (outcome: TrackOutcome | EmbedOutcome) => void;
+  resolve: (outcome: RunOutcomes[keyof RunOutcomes]) => void;
   reject: (error: Error) => void;
   onProgress?: (progress: TrackProgressMessage) => void;
 }
@@ -173,6 +185,11 @@ export class InferenceProcess {
   /** Encodes a chunk of frame embeddings in the child, for another worker's tracking pass. */
   embed(request: EmbedRequest, options: RunOptions = {}): Promise<EmbedOutcome> {
     return this.execute({ type: 'embed', request }, options);
+  }
+
+  /** The mask some clicks give on one frame (the web page's live preview). */
+  preview(request: PreviewRequest, options: RunOptions = {}): Promise<PreviewOutcome> {
+    return this.execute({ type: 'preview', request }, options);
   }
 
   /**

@@ -42,6 +42,28 @@ export interface EmbedRequest {
 
 export type EmbedOutcome = HelperOutcome;
 
+/**
+ * The live preview of the web page: the mask some clicks give on one frame.
+ * Without points or box it only computes (and caches) the frame's embedding.
+ */
+export interface PreviewRequest {
+  input: string;
+  frame: number;
+  points: [number, number, 0 | 1][];
+  box?: [number, number, number, number];
+}
+
+export interface PreviewOutcome {
+  width: number;
+  height: number;
+  /** Uncompressed COCO RLE counts (column-major, starting with a run of 0s); absent for an embedding-only request. */
+  counts?: number[];
+  score?: number;
+  area?: number;
+  embedMs: number;
+  decodeMs: number;
+}
+
 /** An error as it crosses the process boundary: enough to classify it, never a stack for users. */
 export interface SerializedError {
   name: string;
@@ -52,12 +74,13 @@ export interface SerializedError {
   detail?: string;
 }
 
-export type RunRequest = { type: 'track'; request: TrackRequest } | { type: 'embed'; request: EmbedRequest };
+export type RunRequest = { type: 'track'; request: TrackRequest } | { type: 'embed'; request: EmbedRequest } | { type: 'preview'; request: PreviewRequest };
 
 /** What each kind of run resolves to. */
 export interface RunOutcomes {
   track: TrackOutcome;
   embed: EmbedOutcome;
+  preview: PreviewOutcome;
 }
 
 export type ToChild = (RunRequest & { runId: number }) | { type: 'cancel'; runId: number; reason: string };
@@ -66,7 +89,7 @@ export type FromChild =
   | { type: 'ready'; model: string }
   | { type: 'init-failed'; error: SerializedError }
   | { type: 'progress'; runId: number; pass: 'backward' | 'forward'; framesDone: number; framesTotal: number }
-  | { type: 'done'; runId: number; outcome: TrackOutcome | EmbedOutcome }
+  | { type: 'done'; runId: number; outcome: RunOutcomes[keyof RunOutcomes] }
   | { type: 'failed'; runId: number; error: SerializedError };
 
 export function serializeError(error: unknown): SerializedError {

@@ -3,7 +3,8 @@ import { EMPTY_PROGRESS, JOB_STATES, type JobRecord, type JobState } from './rec
 
 /**
  * Job records in Redis: one hash per job, a sorted set of ids by createdAt
- * (for listing and retention) and a hash of counts by state (for metrics).
+ * (for listing and retention), one per owner (each API key lists its own
+ * jobs) and a hash of counts by state (for metrics).
  * Every state change goes through one Lua script, so a record can be guarded
  * ("unless it is cancelled") and the counts never drift.
  */
@@ -50,11 +51,15 @@ local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return 0 end
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('HINCRBY', KEYS[3], state, -1)
 return 1
 `;
 
 type Encoded = Record<string, string>;
+
+/** The owner of jobs submitted without API keys (and of records older than owners). */
+export const ANONYMOUS_OWNER = 'anonymous';
 
 const JSON_FIELDS = new Set(['progress', 'video', 'error', 'artifacts']);
 const NUMBER_FIELDS = new Set(['objects', 'attempts', 'createdAt', 'startedAt', 'finishedAt', 'updatedAt']);
@@ -85,6 +90,9 @@ export class JobStore {
   private get indexKey() {
     return `${this.prefix}jobs`;
   }
+  private ownerIndexKey(owner: string) {
+    return `${this.prefix}jobs:owner:${owner}`;
+  }
   private get countsKey() {
     return `${this.prefix}job-states`;
   }
@@ -96,6 +104,7 @@ export class JobStore {
       .multi()
       .hset(this.key(record.id), fields)
       .zadd(this.indexKey, record.createdAt, record.id)
+      .zadd(this.ownerIndexKey(record.owner ?? ANONYMOUS_OWNER), record.createdAt, record.id)
       .hincrby(this.countsKey, record.state, 1)
       .exec();
     const failed = result?.find(([error]) => error);
@@ -121,9 +130,10 @@ export class JobStore {
     return { applied: reply[0] === 1, state: reply[1] as JobState } as UpdateOutcome;
   }
 
-  /** Newest first. */
-  async list(offset: number, limit: number): Promise<{ records: JobRecord[]; total: number }> {
-    const [ids, total] = await Promise.all([this.redis.zrevrange(this.indexKey, offset, offset + limit - 1), this.redis.zcard(this.indexKey)]);
+  /** Newest first; only `owner`'s jobs when given. */
+  async list(offset: number, limit: number, owner?: string): Promise<{ records: JobRecord[]; total: number }> {
+    const index = owner === undefined ? this.indexKey : this.ownerIndexKey(owner);
+    const [ids, total] = await Promise.all([this.redis.zrevrange(index, offset, offset + limit - 1), this.redis.zcard(index)]);
     const pipeline = this.redis.pipeline();
     for (const id of ids) pipeline.hgetall(this.key(id));
     const replies = ids.length ? ((await pipeline.exec()) ?? []) : [];
@@ -137,7 +147,8 @@ export class JobStore {
   }
 
   async delete(id: string): Promise<boolean> {
-    return (await this.redis.eval(DELETE_SCRIPT, 3, this.key(id), this.indexKey, this.countsKey, id)) === 1;
+    const owner = (await this.redis.hget(this.key(id), 'owner')) ?? ANONYMOUS_OWNER;
+    return (await this.redis.eval(DELETE_SCRIPT, 4, this.key(id), this.indexKey, this.countsKey, this.ownerIndexKey(owner), id)) === 1;
   }
 
   async countByState(): Promise<Record<JobState, number>> {

@@ -9,6 +9,7 @@ import path from 'node:path';
  *   DATA_DIR/jobs/<id>/prompts.json
  *   DATA_DIR/jobs/<id>/embeddings/  frame embeddings shared by the workers while tracking
  *   DATA_DIR/jobs/<id>/out/overlay.mp4, masks.json, masks.zip (png/ while packaging)
+ *   DATA_DIR/previews/<id>/     a web page's upload for live previews: input, video.json, frames/<n>.jpg
  *   DATA_DIR/redis/              the private redis-server's data (when REDIS_URL is unset)
  *
  * Job payloads carry these paths relative to DATA_DIR, so workers on other
@@ -69,4 +70,15 @@ export function resolveUnder(dataDir: string, relative: string): string {
   const absolute = path.resolve(dataDir, relative);
   if (absolute !== dataDir && !absolute.startsWith(dataDir + path.sep)) throw new Error(`path escapes DATA_DIR: ${relative}`);
   return absolute;
+}
+
+export function previewsDir(dataDir: string): string {
+  return path.join(dataDir, 'previews');
+}
+
+/** Files of one preview session (ids are random UUIDs, like jobs'). */
+export function previewPaths(dataDir: string, id: string) {
+  if (!isJobId(id)) throw new Error(`not a preview id: ${JSON.stringify(id)}`);
+  const dir = path.join(previewsDir(dataDir), id);
+  return { dir, input: path.join(dir, 'input'), video: path.join(dir, 'video.json'), frames: path.join(dir, 'frames') };
 }

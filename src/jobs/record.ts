@@ -49,6 +49,8 @@ export type ArtifactKey = (typeof ARTIFACT_NAMES)[number];
 /** The stored record. Times are epoch milliseconds. */
 export interface JobRecord {
   id: string;
+  /** Who submitted it: the hash of their API key, or 'anonymous' (never shown to clients). */
+  owner?: string;
   state: JobState;
   stage: JobStage;
   progress: JobProgress;

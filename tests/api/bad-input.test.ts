@@ -124,6 +124,56 @@ const cases: Case[] = [
     message: /frame 8 is beyond the video's last frame 7/,
   },
   {
+    label: 'deeply nested JSON (100 000 levels)',
+    form: () => submission(clip.path, '['.repeat(100_000) + ']'.repeat(100_000)),
+    status: 400,
+    code: 'invalid_prompts',
+    field: 'prompts',
+    message: /./,
+  },
+  {
+    label: 'nested JSON within the size limit',
+    form: () => submission(clip.path, `{"objects": ${'['.repeat(20_000)}${']'.repeat(20_000)}}`),
+    status: 400,
+    code: 'invalid_prompts',
+    field: 'prompts.objects[0]',
+    message: /object/,
+  },
+  { label: 'huge prompts', form: () => submission(clip.path, ' '.repeat(2 * 1024 * 1024)), status: 413, code: 'field_too_large', field: 'prompts', message: /larger than the limit/ },
+  {
+    label: 'a negative coordinate',
+    form: () => submission(clip.path, { objects: [{ id: 1, prompts: [{ frame: 0, points: [[-1, 10, 1]] }] }] }),
+    status: 400,
+    code: 'invalid_prompts',
+    field: 'prompts.objects[0].prompts[0].points[0][0]',
+    message: />=0|too small/i,
+  },
+  {
+    label: 'an infinite coordinate (1e999; JSON has no NaN)',
+    form: () => submission(clip.path, '{"objects": [{"id": 1, "prompts": [{"frame": 0, "points": [[1e999, 10, 1]]}]}]}'),
+    status: 400,
+    code: 'invalid_prompts',
+    field: 'prompts.objects[0].prompts[0].points[0][0]',
+    message: /number|finite|Infinity/i,
+  },
+  {
+    label: 'a label other than 0 or 1',
+    form: () => submission(clip.path, { objects: [{ id: 1, prompts: [{ frame: 0, points: [[10, 10, 2]] }] }] }),
+    status: 400,
+    code: 'invalid_prompts',
+    field: 'prompts.objects[0].prompts[0].points[0][2]',
+    message: /label must be 0 \(background\) or 1 \(object\)/,
+  },
+  { label: 'no objects', form: () => submission(clip.path, { objects: [] }), status: 400, code: 'invalid_prompts', field: 'prompts.objects', message: /at least one object/ },
+  {
+    label: 'duplicate object ids',
+    form: () => submission(clip.path, { objects: [1, 1].map((id, i) => ({ id, prompts: [{ frame: 0, points: [[10 + i, 10, 1]] }] })) }),
+    status: 400,
+    code: 'invalid_prompts',
+    field: 'prompts.objects[1].id',
+    message: /duplicate object id 1/,
+  },
+  {
     label: 'more objects than MAX_OBJECTS',
     form: () => submission(clip.path, { objects: [1, 2, 3].map((id) => ({ id, prompts: [{ frame: 0, points: [[10 * id, 10, 1]] }] })) }),
     status: 400,
@@ -154,10 +204,23 @@ describe('POST /v1/jobs refuses bad input before queueing it', () => {
   });
 
   it('answers 404 in the same envelope for unknown jobs, artifacts and routes', async () => {
-    for (const url of ['/v1/jobs/not-a-uuid', '/v1/jobs/00000000-0000-4000-8000-000000000000', '/v1/jobs/00000000-0000-4000-8000-000000000000/artifacts/overlay.mp4', '/nope']) {
+    const unknown = '/v1/jobs/00000000-0000-4000-8000-000000000000';
+    const urls = [
+      '/v1/jobs/not-a-uuid',
+      unknown,
+      `${unknown}/artifacts/overlay.mp4`,
+      `${unknown}/artifacts/secrets.txt`,
+      '/v1/jobs/..%2F..%2Fetc%2Fpasswd',
+      '/v1/jobs/%2e%2e/artifacts/masks.json',
+      `/v1/jobs/${'a'.repeat(5000)}`,
+      '/nope',
+    ];
+    for (const url of urls) {
       const { status, body } = await getJson(t.baseUrl + url);
       expect({ url, status, code: body.error?.code }).toEqual({ url, status: 404, code: 'not_found' });
     }
+    const head = await fetch(`${t.baseUrl}${unknown}/artifacts/overlay.mp4`, { method: 'HEAD' });
+    expect(head.status).toBe(404);
     const bad = await getJson(`${t.baseUrl}/v1/jobs?limit=1000`);
     expect(bad.status).toBe(400);
     expect(bad.body.error.details.field).toBe('limit');

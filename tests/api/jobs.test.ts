@@ -171,6 +171,12 @@ describe('the tracking service', () => {
     const tail = await fetch(t.baseUrl + job.artifacts.overlay, { headers: { Range: 'bytes=-10' } });
     expect(tail.status).toBe(206);
     expect(Buffer.from(await tail.arrayBuffer()).equals(overlay.subarray(overlay.length - 10))).toBe(true);
+    const beyond = await fetch(t.baseUrl + job.artifacts.overlay, { headers: { Range: `bytes=${overlay.length + 10}-` } });
+    expect(beyond.status).toBe(416);
+    expect((await beyond.json()).error.code).toBe('range_not_satisfiable');
+    const head = await fetch(t.baseUrl + job.artifacts.overlay, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(Number(head.headers.get('content-length'))).toBe(overlay.length);
 
     // masks.json: the disc on every frame.
     const masks = (await getJson(t.baseUrl + job.artifacts.masks)).body as {

@@ -4,7 +4,11 @@ import type { ArtifactName } from '../../jobs/layout.js';
 import { ApiError, badRequest } from '../errors.js';
 import type { JobService, UploadedFile } from '../job-service.js';
 import { jobListQuerySchema, toJobStatus } from '../schemas.js';
+import { ANONYMOUS, type AccessPolicy } from '../security.js';
 import { uploadMiddleware } from '../upload.js';
+
+/** How long a signed artifact link works. */
+const LINK_HOURS = 24;
 
 const ARTIFACTS: Record<string, { name: ArtifactName; type: string; download?: string }> = {
   'overlay.mp4': { name: 'overlay', type: 'video/mp4' },
@@ -19,10 +23,19 @@ function uploaded(req: Request, field: string): UploadedFile | undefined {
   return file ? { path: file.path, size: file.size } : undefined;
 }
 
-export function jobsRouter(deps: { jobs: JobService; dataDir: string; maxUploadBytes: number }): Router {
-  const { jobs } = deps;
+export function jobsRouter(deps: { jobs: JobService; policy: AccessPolicy; dataDir: string; maxUploadBytes: number }): Router {
+  const { jobs, policy } = deps;
   const router = Router();
   const upload = uploadMiddleware(deps.dataDir, deps.maxUploadBytes);
+  const owner = (req: Request) => req.owner ?? ANONYMOUS;
+
+  // With API keys, artifact URLs carry a signature: a <video> element or a download link cannot send the key.
+  const link = (id: string) => (path: string, file: string) => {
+    if (!policy.enabled) return path;
+    const expires = Math.floor(Date.now() / 1000) + LINK_HOURS * 3600;
+    return `${path}?exp=${expires}&sig=${policy.sign(id, file, expires)}`;
+  };
+  const status = (record: Parameters<typeof toJobStatus>[0]) => toJobStatus(record, link(record.id));
 
   router.post(
     '/',
@@ -37,6 +50,7 @@ export function jobsRouter(deps: { jobs: JobService; dataDir: string; maxUploadB
     async (req, res) => {
       const body = (req.body ?? {}) as Record<string, unknown>;
       const record = await jobs.submit({
+        owner: owner(req),
         video: uploaded(req, 'video'),
         promptsFile: uploaded(req, 'prompts'),
         promptsText: typeof body.prompts === 'string' ? body.prompts : undefined,
@@ -53,24 +67,31 @@ export function jobsRouter(deps: { jobs: JobService; dataDir: string; maxUploadB
       throw badRequest('invalid_query', `${String(issue.path[0])}: ${issue.message}`, String(issue.path[0]));
     }
     const { limit, offset } = query.data;
-    const { records, total } = await jobs.list(offset, limit);
-    res.json({ jobs: records.map(toJobStatus), total, limit, offset, nextOffset: offset + records.length < total ? offset + limit : null });
+    const { records, total } = await jobs.list(offset, limit, owner(req));
+    res.json({ jobs: records.map(status), total, limit, offset, nextOffset: offset + records.length < total ? offset + limit : null });
   });
 
   router.get('/:id', async (req, res) => {
-    res.json(toJobStatus(await jobs.get(req.params.id)));
+    res.json(status(await jobs.get(req.params.id, owner(req))));
   });
 
   router.delete('/:id', async (req, res) => {
-    const result = await jobs.cancelOrDelete(req.params.id);
+    const result = await jobs.cancelOrDelete(req.params.id, owner(req));
     if (result.outcome === 'deleted') res.status(204).end();
-    else res.json(toJobStatus(result.record));
+    else res.json(status(result.record));
   });
 
   router.get('/:id/artifacts/:file', async (req, res, next) => {
     const artifact = ARTIFACTS[req.params.file];
     if (!artifact) throw new ApiError(404, 'not_found', `no artifact "${req.params.file}": there are ${Object.keys(ARTIFACTS).join(', ')}`);
-    const file = await jobs.artifact(req.params.id, artifact.name);
+    // A caller with a key sees their own jobs; a caller without one needs a valid signed link.
+    let access: string | undefined = owner(req);
+    if (!req.owner && policy.enabled) {
+      const valid = policy.verify(req.params.id, req.params.file, Number(req.query.exp), String(req.query.sig ?? ''));
+      if (!valid) throw new ApiError(401, 'unauthorized', 'the link is not valid or has expired; ask GET /v1/jobs/:id for a fresh one');
+      access = undefined;
+    }
+    const file = await jobs.artifact(req.params.id, artifact.name, access);
     res.type(artifact.type);
     if (artifact.download) res.attachment(`${req.params.id}-${artifact.download}`);
     // send: Range (206), If-Range, ETag, Last-Modified, HEAD.
