@@ -88,6 +88,7 @@ export function toApiError(error: unknown): ApiError | undefined {
   if (type === 'entity.parse.failed') return badRequest('invalid_json', 'the body is not valid JSON');
   if (type === 'entity.too.large') return new ApiError(413, 'body_too_large', 'the body is larger than the limit');
   if (e && (e.status === 404 || e.code === 'ENOENT')) return notFound();
+  if (e && e.code === 'ENOSPC') return new ApiError(507, 'insufficient_storage', 'the server is out of disk space; try again later', undefined, { 'Retry-After': '60' });
   // Redis down or unreachable (ioredis gave up on the command).
   if (e && (e.name === 'MaxRetriesPerRequestError' || /ECONNREFUSED|Connection is closed|Stream isn't writeable/.test(e.message ?? ''))) {
     return new ApiError(503, 'unavailable', 'the job store is unreachable; try again shortly', undefined, { 'Retry-After': '10' });

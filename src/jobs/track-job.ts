@@ -66,6 +66,10 @@ function inputError(error: JobError): UnrecoverableError {
 
 /** What the job's record says about a failure; user-safe messages only. */
 export function describeFailure(error: unknown): { jobError: JobError; unrecoverable: boolean } {
+  // Retried (space may be freed), but said plainly.
+  if ((error as { code?: unknown } | undefined)?.code === 'ENOSPC') {
+    return { jobError: { code: 'disk_full', message: 'the server ran out of disk space while processing the job' }, unrecoverable: false };
+  }
   if (error instanceof InferenceError) {
     if (error.kind === 'MediaError' && error.code && INPUT_MEDIA_CODES.has(error.code as MediaErrorCode)) {
       return { jobError: { code: error.code, message: error.message }, unrecoverable: true };
