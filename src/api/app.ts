@@ -14,6 +14,7 @@ import { JobService } from './job-service.js';
 import { buildOpenApi } from './openapi.js';
 import { healthRouter } from './routes/health.js';
 import { jobsRouter } from './routes/jobs.js';
+import { webRouter } from './web.js';
 import { previewsRouter } from './routes/previews.js';
 import { AccessPolicy, authenticate, rateLimit, securityHeaders } from './security.js';
 import type { PreviewService } from './preview-service.js';
@@ -68,6 +69,7 @@ export function createApp(deps: AppDeps): Express {
     app.use('/admin/queues', board.getRouter());
   }
 
+  app.use(webRouter()); // the web page: /, /app.js, /styles.css
   app.use(notFoundHandler);
   app.use(errorHandler(logger));
   return app;

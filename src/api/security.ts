@@ -135,7 +135,7 @@ export function securityHeaders(): RequestHandler {
       res.set('X-Frame-Options', 'DENY');
       res.set(
         'Content-Security-Policy',
-        "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+        "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; style-src 'self'; script-src 'self'; connect-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
       );
     }
     next();
