@@ -4,6 +4,7 @@ import type { DecodePoint, DecodeResult, SamSegmenter } from '../segment/segment
 import type { PointTracker } from '../tracker/types.js';
 import { sampleNegativePoints, samplePositivePoints } from '../tracker/query-points.js';
 import { AppearanceModel } from './appearance.js';
+import { timedSync } from '../util/profile.js';
 
 /**
  * SAM-PT (Rajič et al. 2023) for several objects in one direction of time:
@@ -156,7 +157,7 @@ export class SamPtPropagator {
     this.frame = frame;
     const moves = new Map<number, { dx: number[]; dy: number[] }>();
     if (this.points.length) {
-      const { positions, visible } = this.tracker.step(frame);
+      const { positions, visible } = timedSync('track', () => this.tracker.step(frame));
       this.points.forEach((p, i) => {
         const stillVisible = p.visible && visible[i] === 1;
         if (stillVisible) {
@@ -359,7 +360,7 @@ export class SamPtPropagator {
       flat[2 * i] = p.x;
       flat[2 * i + 1] = p.y;
     });
-    if (this.frame) this.tracker.init(this.frame, flat);
+    if (this.frame) timedSync('track', () => this.tracker.init(this.frame!, flat));
   }
 }
 

@@ -2,6 +2,7 @@ import type { BinaryMask, FramePrompt, ImageEmbedding, Prompts, RgbFrame } from 
 import { maskFromClicks } from '../segment/click-to-mask.js';
 import type { SamSegmenter } from '../segment/segmenter.js';
 import { LucasKanadeTracker } from '../tracker/lucas-kanade.js';
+import { timed } from '../util/profile.js';
 import { maskOfIndex, resolveOverlaps } from './overlaps.js';
 import { DEFAULT_SAM_PT_OPTIONS, SamPtPropagator, type ObjectFrameResult, type SamPtOptions } from './sam-pt.js';
 
@@ -10,7 +11,9 @@ import { DEFAULT_SAM_PT_OPTIONS, SamPtPropagator, type ObjectFrameResult, type S
  * object starts when a frame with one of its prompts comes by (its mask from
  * the clicks), and a later prompt of the same object restarts it from the new
  * clicks. Frames may come forward or backward in time: the loop only looks at
- * frame indices to match prompts.
+ * frame indices to match prompts. The next frame is read and its embedding
+ * started before the current frame is worked on, so the encoder overlaps the
+ * rest of the loop.
  */
 
 export interface TrackFramesInput {
@@ -50,9 +53,17 @@ export async function* trackFrames(input: TrackFramesInput): AsyncGenerator<Trac
   const tracker = await LucasKanadeTracker.create();
   const propagator = new SamPtPropagator(segmenter, tracker, options);
   let started = false;
+  const frames = input.frames[Symbol.asyncIterator]();
   try {
-    for await (const frame of input.frames) {
-      const embedding = await input.embed(frame);
+    // One frame of lookahead: the next frame's embedding is computed (in ONNX Runtime's
+    // threads) while this frame's points, decoder passes and masks are worked out.
+    let next = await frames.next();
+    let nextEmbedding = next.done ? undefined : quiet(input.embed(next.value));
+    while (!next.done) {
+      const frame = next.value;
+      const embedding = await timed('encoder-wait', () => nextEmbedding!);
+      next = await frames.next();
+      nextEmbedding = next.done ? undefined : quiet(input.embed(next.value));
       const prompted = byFrame.get(frame.index) ?? [];
       // Objects already running move on to this frame first; prompted ones then restart here.
       const stepped = started ? await propagator.step(frame, embedding) : [];
@@ -74,5 +85,12 @@ export async function* trackFrames(input: TrackFramesInput): AsyncGenerator<Trac
     }
   } finally {
     tracker.dispose();
+    await frames.return?.();
   }
+}
+
+/** The same promise, with no unhandled-rejection report if nobody awaits it (the loop stopped early). */
+function quiet<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
 }

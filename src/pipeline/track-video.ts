@@ -8,6 +8,7 @@ import { maskArea, maskBox } from '../segment/postprocess.js';
 import { decodeRle, encodeRle } from '../segment/rle.js';
 import type { SamSegmenter } from '../segment/segmenter.js';
 import { tempNameFor, writeFileAtomic } from '../util/atomic.js';
+import { timed, timedIterable } from '../util/profile.js';
 import type { SamPtOptions } from './sam-pt.js';
 import { trackFrames, type TrackedFrame } from './track-frames.js';
 
@@ -146,7 +147,7 @@ export async function trackVideo(job: TrackVideoInput): Promise<JobResult> {
   try {
     const forward = trackFrames({
       segmenter: job.segmenter,
-      frames: readFrames(job.input, meta, { signal: job.signal }),
+      frames: timedIterable('decode', readFrames(job.input, meta, { signal: job.signal })),
       embed,
       prompts: job.prompts,
       options: job.options,
@@ -155,7 +156,7 @@ export async function trackVideo(job: TrackVideoInput): Promise<JobResult> {
       const { records, masks } = combineDirections(tracked, backward.get(tracked.frame.index), objectIds, width, height);
       backward.delete(tracked.frame.index);
       frameRecords.push(records);
-      await writeFrameOutputs(tracked.frame, masks, writer, pngTemp, meta);
+      await timed('render', () => writeFrameOutputs(tracked.frame, masks, writer, pngTemp, meta));
       await source?.release?.(tracked.frame.index);
       job.onProgress?.({ stage: 'forward', framesDone: ++framesDone, framesTotal });
     }

@@ -1,0 +1,126 @@
+/**
+ * Where the time goes: a clip through the same code as a job (trackVideo with
+ * the job's shared embedding store, overlay, masks.json and PNGs), with the
+ * wall time split by stage and compared with the time spent inside ONNX
+ * Runtime, the floor on a CPU.
+ *
+ *   npm run bench:speed [-- --input FILE --objects N --frames N]
+ *
+ * Default input: a generated 640x480 clip of 60 frames with N moving discs
+ * (one click each). With --input, N clicks spread over the first frame's
+ * centre area are used unless --prompts FILE gives real ones.
+ *
+ * Stages: encode (the image encoder in ONNX Runtime; it runs one frame ahead,
+ * alongside the rest), then the loop's own turns: decode (waiting for
+ * ffmpeg's frames), encoder-wait (for the next embedding), decode-prompts (the
+ * prompt decoder in ONNX Runtime), track (Lucas-Kanade), render (painting,
+ * the overlay encoder's intake, PNGs), other (point handling, mask
+ * post-processing, the appearance model, embedding store I/O). Under overlap
+ * a stage's time includes waiting for the CPU. The last line:
+ *   ratio=<wall / ONNX time> fps=.. encoder_ms=<per frame> decoder_ms=<per decoder run> peak_rss_mb=.. startup_ms=..
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadConfig, segmenterOptions } from '../src/config.js';
+import { EmbeddingStore } from '../src/jobs/embedding-store.js';
+import { SharedEmbeddings } from '../src/jobs/shared-embeddings.js';
+import { probeInput } from '../src/media/index.js';
+import { limitFrames, trackVideo } from '../src/pipeline/track-video.js';
+import { SamSegmenter } from '../src/segment/segmenter.js';
+import type { Prompts } from '../src/types.js';
+import { recordStages, StageTimes } from '../src/util/profile.js';
+import { makeMovingShapeClip, type ShapeSpec } from '../tests/helpers/synthetic.js';
+
+const { values } = parseArgs({
+  options: {
+    input: { type: 'string' },
+    prompts: { type: 'string' },
+    objects: { type: 'string', default: '1' },
+    frames: { type: 'string' },
+  },
+});
+const objects = Number(values.objects);
+const work = await mkdtemp(path.join(tmpdir(), 'clipmask-speed-'));
+
+/** N discs crossing a 640x480 frame on different paths, one click each. */
+async function generated(frames: number): Promise<{ input: string; prompts: Prompts }> {
+  const shapes: ShapeSpec[] = Array.from({ length: objects }, (_, i) => {
+    const row = 90 + ((i * 300) / Math.max(1, objects - 1 || 1)) % 300;
+    return { kind: i % 2 ? 'square' : 'disc', radius: 48, from: [110 + 40 * i, row], to: [530 - 40 * i, 390 - row + 90] };
+  });
+  const clip = await makeMovingShapeClip(work, { width: 640, height: 480, frames, fps: 25, shapes, name: 'speed.mp4' });
+  const prompts: Prompts = {
+    objects: shapes.map((_, i) => ({ id: i + 1, prompts: [{ frame: 0, points: [[...clip.center(0, i).map(Math.round), 1] as [number, number, 1]] }] })),
+  };
+  return { input: clip.path, prompts };
+}
+
+async function given(input: string): Promise<{ input: string; prompts: Prompts }> {
+  if (values.prompts) return { input, prompts: JSON.parse(await readFile(values.prompts, 'utf8')) as Prompts };
+  const meta = await probeInput(input);
+  const prompts: Prompts = {
+    objects: Array.from({ length: objects }, (_, i) => ({
+      id: i + 1,
+      prompts: [{ frame: 0, points: [[Math.round(meta.width * (0.3 + (0.4 * i) / Math.max(1, objects))), Math.round(meta.height * 0.5), 1] as [number, number, 1]] }],
+    })),
+  };
+  return { input, prompts };
+}
+
+try {
+  const { input, prompts } = values.input ? await given(path.resolve(values.input)) : await generated(Number(values.frames ?? 60));
+  const meta = limitFrames(await probeInput(input), values.frames ? Number(values.frames) : undefined);
+
+  const loadStart = performance.now();
+  const segmenter = await SamSegmenter.create(segmenterOptions(loadConfig()));
+  const loadMs = performance.now() - loadStart;
+
+  const store = new EmbeddingStore(path.join(work, 'embeddings'), 8);
+  await import('node:fs/promises').then((fs) => fs.mkdir(store.dir, { recursive: true }));
+  const embeddings = new SharedEmbeddings({ store, segmenter, input, meta, owner: 'bench', windowFrames: 96 });
+  const times = new StageTimes();
+  recordStages(times);
+  let firstFrameMs: number | undefined;
+  const started = performance.now();
+  await trackVideo({
+    input,
+    prompts,
+    segmenter,
+    outDir: path.join(work, 'out'),
+    pngDir: path.join(work, 'png'),
+    maxFrames: values.frames ? Number(values.frames) : undefined,
+    embeddings,
+    onProgress: () => (firstFrameMs ??= performance.now() - started),
+  });
+  const wallMs = performance.now() - started;
+  recordStages(undefined);
+  await embeddings.close();
+
+  const { encoderMs, encoderRuns, decoderMs, decoderRuns } = segmenter.timings;
+  // The loop's own stages take turns; the encoder runs alongside them (one frame ahead),
+  // so it is shown apart and "other" is what the loop spends outside its named stages.
+  const loop: [string, number][] = [
+    ['decode', times.ms.get('decode') ?? 0],
+    ['encoder-wait', times.ms.get('encoder-wait') ?? 0],
+    ['decode-prompts', decoderMs],
+    ['track', times.ms.get('track') ?? 0],
+    ['render', times.ms.get('render') ?? 0],
+  ];
+  loop.push(['other', wallMs - loop.reduce((a, [, ms]) => a + ms, 0)]);
+  const stages: [string, number][] = [['encode (overlaps)', encoderMs], ...loop];
+  const frames = meta.frames;
+  console.log(`${path.basename(input)}: ${meta.width}x${meta.height}, ${frames} frames, ${prompts.objects.length} object(s)`);
+  for (const [stage, ms] of stages) {
+    console.log(`  ${stage.padEnd(18)} ${(ms / 1000).toFixed(1).padStart(7)} s  ${(ms / frames).toFixed(0).padStart(6)} ms/frame  ${((100 * ms) / wallMs).toFixed(1).padStart(5)} %`);
+  }
+  console.log(`  decoder runs: ${decoderRuns} (${(decoderRuns / frames).toFixed(1)} per frame); encoder runs: ${encoderRuns}`);
+  const peakRssMb = process.resourceUsage().maxRSS / 1024;
+  console.log(
+    `ratio=${(wallMs / (encoderMs + decoderMs)).toFixed(3)} fps=${((frames * 1000) / wallMs).toFixed(3)} encoder_ms=${(encoderMs / encoderRuns).toFixed(0)} ` +
+      `decoder_ms=${(decoderMs / Math.max(1, decoderRuns)).toFixed(1)} peak_rss_mb=${peakRssMb.toFixed(0)} startup_ms=${(loadMs + (firstFrameMs ?? 0)).toFixed(0)}`,
+  );
+} finally {
+  await rm(work, { recursive: true, force: true });
+}
