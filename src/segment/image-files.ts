@@ -1,5 +1,6 @@
 import sharp from 'sharp';
 import type { BinaryMask, RgbFrame } from '../types.js';
+import { objectColour } from './palette.js';
 
 /** A mask as an 8-bit greyscale PNG, 0 = background, 255 = object. */
 export async function encodeMaskPng(mask: BinaryMask): Promise<Buffer> {
@@ -8,22 +9,7 @@ export async function encodeMaskPng(mask: BinaryMask): Promise<Buffer> {
   return sharp(grey, { raw: { width: mask.width, height: mask.height, channels: 1 } }).toColourspace('b-w').png().toBuffer();
 }
 
-/** Distinct, saturated colours for objects 1, 2, 3... (index 0 unused). */
-export const OBJECT_COLOURS: ReadonlyArray<readonly [number, number, number]> = [
-  [0, 0, 0],
-  [255, 56, 56],
-  [56, 128, 255],
-  [72, 220, 96],
-  [255, 200, 40],
-  [200, 80, 255],
-  [40, 220, 220],
-  [255, 120, 200],
-  [160, 110, 40],
-];
-
-export function objectColour(index: number): readonly [number, number, number] {
-  return OBJECT_COLOURS[1 + ((index - 1) % (OBJECT_COLOURS.length - 1))];
-}
+export { OBJECT_COLOURS, objectColour } from './palette.js';
 
 /**
  * Paints masks over a frame in place: the object tinted at `alpha`, its

@@ -4,49 +4,19 @@
  * ({error: {code, message, details?: {field}}}), or code "network" when the
  * server could not be reached.
  */
-import type { JobStatus } from '../../src/api/schemas.js';
+import type { z } from 'zod';
+import type { jobListSchema, JobStatus, PreviewMask, previewMaskRequestSchema, PreviewSession } from '../../src/api/schemas.js';
 import type { PromptsBody } from './prompt-state.js';
-import type { UncompressedRle } from './rle.js';
 
 export type { JobStatus };
 export type JobState = JobStatus['state'];
 
-export interface JobList {
-  jobs: JobStatus[];
-  total: number;
-  limit: number;
-  offset: number;
-  nextOffset: number | null;
-}
-
-export interface VideoInfo {
-  width: number;
-  height: number;
-  fps: number;
-  frames: number;
-  duration: number;
-}
-
-export interface Preview {
-  id: string;
-  video: VideoInfo;
-}
-
-export interface MaskRequest {
-  frame: number;
-  points: Array<[number, number, 0 | 1]>;
-  box?: [number, number, number, number];
-}
-
-export interface MaskResponse {
-  frame: number;
-  width: number;
-  height: number;
-  score: number;
-  area: number;
-  mask: UncompressedRle;
-  timings: { embedMs: number; decodeMs: number; totalMs: number };
-}
+// The server's own types (type-only imports: nothing of the server is bundled).
+export type JobList = z.output<typeof jobListSchema>;
+export type VideoInfo = JobStatus['video'];
+export type Preview = PreviewSession;
+export type MaskRequest = z.input<typeof previewMaskRequestSchema>;
+export type MaskResponse = PreviewMask;
 
 export class ApiError extends Error {
   override name = 'ApiError';

@@ -1,26 +1,13 @@
 /**
- * Object colours. They are the overlay video's colours (OBJECT_COLOURS in
- * src/segment/image-files.ts, checked by tests/web/page-units.test.ts), so an
+ * Object colours: the overlay video's palette (src/segment/palette.ts), so an
  * object looks the same in the preview and in the result.
  */
+import { objectColour, type Rgb } from '../../src/segment/palette.js';
 
-export type Rgb = readonly [r: number, g: number, b: number];
-
-const PALETTE: readonly Rgb[] = [
-  [255, 56, 56],
-  [56, 128, 255],
-  [72, 220, 96],
-  [255, 200, 40],
-  [200, 80, 255],
-  [40, 220, 220],
-  [255, 120, 200],
-  [160, 110, 40],
-];
+export type { Rgb };
 
 /** The colour of object `id` (1-based, as in the prompts and the overlay). */
-export function colourFor(id: number): Rgb {
-  return PALETTE[(((id - 1) % PALETTE.length) + PALETTE.length) % PALETTE.length];
-}
+export const colourFor = objectColour;
 
 export function cssColour([r, g, b]: Rgb, alpha = 1): string {
   return alpha === 1 ? `rgb(${r} ${g} ${b})` : `rgb(${r} ${g} ${b} / ${alpha})`;
