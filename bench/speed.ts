@@ -4,10 +4,11 @@
  * wall time split by stage and compared with the time spent inside ONNX
  * Runtime, the floor on a CPU.
  *
- *   npm run bench:speed [-- --input FILE --objects N --frames N]
+ *   npm run bench:speed [-- --input FILE --objects N --frames N --fps F]
  *
- * Default input: a generated 640x480 clip of 60 frames with N moving discs
- * (one click each). With --input, N clicks spread over the first frame's
+ * Default input: a generated 640x480 clip of 60 frames at 25 fps (--fps sets
+ * the rate, e.g. to compare a 10 s and a 60 s clip's memory at a bearable
+ * cost) with N moving shapes (one click each). With --input, N clicks spread over the first frame's
  * centre area are used unless --prompts FILE gives real ones.
  *
  * Stages: encode (the image encoder in ONNX Runtime; it runs one frame ahead,
@@ -39,6 +40,7 @@ const { values } = parseArgs({
     prompts: { type: 'string' },
     objects: { type: 'string', default: '1' },
     frames: { type: 'string' },
+    fps: { type: 'string', default: '25' },
   },
 });
 const objects = Number(values.objects);
@@ -50,7 +52,7 @@ async function generated(frames: number): Promise<{ input: string; prompts: Prom
     const row = 90 + ((i * 300) / Math.max(1, objects - 1 || 1)) % 300;
     return { kind: i % 2 ? 'square' : 'disc', radius: 48, from: [110 + 40 * i, row], to: [530 - 40 * i, 390 - row + 90] };
   });
-  const clip = await makeMovingShapeClip(work, { width: 640, height: 480, frames, fps: 25, shapes, name: 'speed.mp4' });
+  const clip = await makeMovingShapeClip(work, { width: 640, height: 480, frames, fps: Number(values.fps), shapes, name: 'speed.mp4' });
   const prompts: Prompts = {
     objects: shapes.map((_, i) => ({ id: i + 1, prompts: [{ frame: 0, points: [[...clip.center(0, i).map(Math.round), 1] as [number, number, 1]] }] })),
   };
@@ -111,7 +113,7 @@ try {
   loop.push(['other', wallMs - loop.reduce((a, [, ms]) => a + ms, 0)]);
   const stages: [string, number][] = [['encode (overlaps)', encoderMs], ...loop];
   const frames = meta.frames;
-  console.log(`${path.basename(input)}: ${meta.width}x${meta.height}, ${frames} frames, ${prompts.objects.length} object(s)`);
+  console.log(`${path.basename(input)}: ${meta.width}x${meta.height}, ${frames} frames (${meta.duration.toFixed(1)} s), ${prompts.objects.length} object(s)`);
   for (const [stage, ms] of stages) {
     console.log(`  ${stage.padEnd(18)} ${(ms / 1000).toFixed(1).padStart(7)} s  ${(ms / frames).toFixed(0).padStart(6)} ms/frame  ${((100 * ms) / wallMs).toFixed(1).padStart(5)} %`);
   }
