@@ -60,15 +60,18 @@ export function checkVideoLimits(meta: VideoMeta, limits: Config['limits']): voi
   }
 }
 
+function queueFull(waiting: number): ApiError {
+  return new ApiError(429, 'queue_full', `the queue is full (${waiting} jobs waiting); try again later`, undefined, { 'Retry-After': '30' });
+}
+
 export class JobService {
   constructor(private readonly deps: JobServiceDeps) {}
 
   /** 429 when MAX_QUEUED_JOBS jobs are already waiting for a worker. */
   async assertQueueHasRoom(): Promise<void> {
+    // A cheap early answer before the upload; the count is checked again, atomically, when the job is filed.
     const pending = (await this.deps.store.countByState()).queued;
-    if (pending >= this.deps.config.limits.maxQueuedJobs) {
-      throw new ApiError(429, 'queue_full', `the queue is full (${pending} jobs waiting); try again later`, undefined, { 'Retry-After': '30' });
-    }
+    if (pending >= this.deps.config.limits.maxQueuedJobs) throw queueFull(pending);
   }
 
   async submit(submission: Submission): Promise<JobRecord> {
@@ -118,7 +121,7 @@ export class JobService {
       await mkdir(files.dir, { recursive: true });
       await rename(video.path, files.input);
       await writeFileAtomic(files.prompts, JSON.stringify(prompts));
-      await store.create(record);
+      if (!(await store.createIfRoom(record, config.limits.maxQueuedJobs))) throw queueFull(config.limits.maxQueuedJobs);
       await queues.addTrack(
         {
           jobId: id,

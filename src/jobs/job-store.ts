@@ -56,6 +56,18 @@ redis.call('HINCRBY', KEYS[3], state, -1)
 return 1
 `;
 
+// Admission and creation in one step: concurrent submissions cannot all see room for one more.
+const CREATE_SCRIPT = `
+local limit = tonumber(ARGV[1])
+if limit >= 0 and tonumber(redis.call('HGET', KEYS[3], ARGV[4]) or '0') >= limit then return 0 end
+local fields = cjson.decode(ARGV[5])
+for field, value in pairs(fields) do redis.call('HSET', KEYS[1], field, value) end
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+redis.call('ZADD', KEYS[4], ARGV[2], ARGV[3])
+redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
+return 1
+`;
+
 type Encoded = Record<string, string>;
 
 /** The owner of jobs submitted without API keys (and of records older than owners). */
@@ -98,17 +110,20 @@ export class JobStore {
   }
 
   async create(record: JobRecord): Promise<void> {
+    await this.createIfRoom(record, -1);
+  }
+
+  /**
+   * Creates the record unless `limit` records are already in its state
+   * (atomically: the count and the creation are one step). A negative limit
+   * means no limit. Returns whether it was created.
+   */
+  async createIfRoom(record: JobRecord, limit: number): Promise<boolean> {
     const fields: Encoded = {};
     for (const [field, value] of Object.entries(record)) if (value !== undefined) fields[field] = encodeValue(field, value);
-    const result = await this.redis
-      .multi()
-      .hset(this.key(record.id), fields)
-      .zadd(this.indexKey, record.createdAt, record.id)
-      .zadd(this.ownerIndexKey(record.owner ?? ANONYMOUS_OWNER), record.createdAt, record.id)
-      .hincrby(this.countsKey, record.state, 1)
-      .exec();
-    const failed = result?.find(([error]) => error);
-    if (failed) throw failed[0];
+    const keys = [this.key(record.id), this.indexKey, this.countsKey, this.ownerIndexKey(record.owner ?? ANONYMOUS_OWNER)];
+    const created = await this.redis.eval(CREATE_SCRIPT, keys.length, ...keys, limit, record.createdAt, record.id, record.state, JSON.stringify(fields));
+    return created === 1;
   }
 
   async get(id: string): Promise<JobRecord | undefined> {

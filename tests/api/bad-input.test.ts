@@ -248,6 +248,19 @@ describe('POST /v1/jobs refuses bad input before queueing it', () => {
     expect(await filesUnder(t.dataDir)).toEqual([]);
   });
 
+  it('admits at most MAX_QUEUED_JOBS even when submissions arrive at the same moment', async () => {
+    const answers = await Promise.all(
+      Array.from({ length: 4 }, async () => (await fetch(`${t.baseUrl}/v1/jobs`, { method: 'POST', body: await submission(clip.path, good()) })).status),
+    );
+    expect(answers.sort()).toEqual([202, 429, 429, 429]);
+    const { jobs } = (await getJson(`${t.baseUrl}/v1/jobs`)).body;
+    const queued = jobs.filter((j: { state: string }) => j.state === 'queued');
+    expect(queued).toHaveLength(1);
+    await fetch(`${t.baseUrl}/v1/jobs/${queued[0].id}`, { method: 'DELETE' });
+    // Only the admitted job's files were ever kept, and its cancel removed them.
+    expect(await filesUnder(t.dataDir)).toEqual([]);
+  });
+
   it('serves health, readiness (no worker: not ready), the OpenAPI document and the dashboard', async () => {
     expect((await getJson(`${t.baseUrl}/healthz`)).body).toEqual({ status: 'ok' });
     const ready = await getJson(`${t.baseUrl}/readyz`);
