@@ -92,14 +92,42 @@ class FeatureBank {
     this.vectors.set(feature, slot * this.channels);
   }
 
-  /** Highest cosine similarity to any stored vector (features are unit length). */
+  /**
+   * Highest cosine similarity to any stored vector (features are unit length).
+   * Four stored vectors at a time share each load of the feature; every dot
+   * product still sums in channel order, so the result is the plain loop's
+   * to the bit. This is the appearance model's hot loop (a whole-frame
+   * margin map is ~3000 cells x 288 samples x 256 channels).
+   */
   best(feature: Float32Array): number {
     let best = -1;
-    const { channels } = this;
-    for (let i = 0; i < this.size; i++) {
+    const { channels, vectors, size } = this;
+    let i = 0;
+    for (; i + 4 <= size; i += 4) {
+      const o0 = i * channels;
+      const o1 = o0 + channels;
+      const o2 = o1 + channels;
+      const o3 = o2 + channels;
+      let d0 = 0;
+      let d1 = 0;
+      let d2 = 0;
+      let d3 = 0;
+      for (let c = 0; c < channels; c++) {
+        const f = feature[c];
+        d0 += vectors[o0 + c] * f;
+        d1 += vectors[o1 + c] * f;
+        d2 += vectors[o2 + c] * f;
+        d3 += vectors[o3 + c] * f;
+      }
+      if (d0 > best) best = d0;
+      if (d1 > best) best = d1;
+      if (d2 > best) best = d2;
+      if (d3 > best) best = d3;
+    }
+    for (; i < size; i++) {
       let dot = 0;
       const o = i * channels;
-      for (let c = 0; c < channels; c++) dot += this.vectors[o + c] * feature[c];
+      for (let c = 0; c < channels; c++) dot += vectors[o + c] * feature[c];
       if (dot > best) best = dot;
     }
     return best;
