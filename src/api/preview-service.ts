@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
 import { mkdir, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import sharp from 'sharp';
 import type { Config } from '../config.js';
@@ -11,6 +12,7 @@ import { probeInput, readFrames } from '../media/index.js';
 import type { Metrics } from '../metrics.js';
 import type { VideoMeta } from '../types.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { exists } from '../util/fs.js';
 import { ApiError, badRequest, notFound } from './errors.js';
 import { checkVideoLimits, type UploadedFile } from './job-service.js';
 import { previewMaskRequestSchema, type PreviewMask, type PreviewSession } from './schemas.js';
@@ -86,8 +88,8 @@ export class PreviewService {
     const meta = await this.meta(id, owner);
     checkFrame(frame, meta);
     const files = previewPaths(this.deps.config.dataDir, id);
-    const file = `${files.frames}/${frame}.jpg`;
-    if (await stat(file).then(() => true, () => false)) return file;
+    const file = path.join(files.frames, `${frame}.jpg`);
+    if (await exists(file)) return file;
     await mkdir(files.frames, { recursive: true });
     for await (const rgb of readFrames(files.input, meta, { start: frame, end: frame + 1 })) {
       const jpeg = await sharp(rgb.data, { raw: { width: rgb.width, height: rgb.height, channels: 3 } }).jpeg({ quality: 88 }).toBuffer();

@@ -1,5 +1,5 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import { ANONYMOUS_OWNER } from '../jobs/job-store.js';
 import { ApiError } from './errors.js';
 
@@ -23,6 +23,11 @@ declare module 'express-serve-static-core' {
     /** Who is calling: a hash of their API key, or ANONYMOUS. Set by `authenticate`. */
     owner?: string;
   }
+}
+
+/** Who is calling, once `authenticate` has run (a signed-link request has no owner: ANONYMOUS). */
+export function callerOf(req: Request): string {
+  return req.owner ?? ANONYMOUS;
 }
 
 /** The owner name of a key: enough of its hash to be unique, useless to recover it. */

@@ -1,8 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
+import type { Request } from 'express';
 import multer from 'multer';
 import { uploadsDir } from '../jobs/layout.js';
-import { MAX_PROMPTS_BYTES } from './job-service.js';
+import { MAX_PROMPTS_BYTES, type UploadedFile } from './job-service.js';
+
+type Files = Record<string, Express.Multer.File[] | undefined>;
+
+/** The file multer stored for a form field, if the request had one. */
+export function uploaded(req: Request, field: string): UploadedFile | undefined {
+  const file = (req.files as Files | undefined)?.[field]?.[0];
+  return file ? { path: file.path, size: file.size } : undefined;
+}
 
 /**
  * multer on disk: parts stream to DATA_DIR/uploads under random names (never

@@ -8,7 +8,7 @@ import type { Inference } from './inference-process.js';
 import type { JobStore } from './job-store.js';
 import { resolveUnder } from './layout.js';
 import type { EmbedPayload, EmbedResult } from './payloads.js';
-import type { JobState } from './record.js';
+import { isTerminal } from './record.js';
 
 /**
  * The `embed` job: a helper encodes one chunk of a job's frames into its
@@ -28,7 +28,6 @@ export interface EmbedJobDeps {
   logger: Logger;
 }
 
-const ACTIVE: ReadonlySet<JobState> = new Set<JobState>(['queued', 'running']);
 /** How long a chunk that is too far ahead waits before it is looked at again. */
 const AHEAD_DELAY_MS = 1000;
 
@@ -39,7 +38,7 @@ export function createEmbedProcessor(deps: EmbedJobDeps) {
     const { jobId, chunk, chunkFrames } = job.data;
     const log = logger.child({ jobId, chunk });
     const record = await store.get(jobId);
-    if (!record || !ACTIVE.has(record.state)) return { encoded: 0, skipped: 'job over' };
+    if (!record || isTerminal(record.state)) return { encoded: 0, skipped: 'job over' };
 
     const dir = resolveUnder(config.dataDir, job.data.embeddings);
     const embeddings = new EmbeddingStore(dir, chunkFrames);
@@ -67,7 +66,7 @@ export function createEmbedProcessor(deps: EmbedJobDeps) {
     const watch = setInterval(() => {
       void store.get(jobId).then(
         (now) => {
-          if (!now || !ACTIVE.has(now.state)) controller.abort('job over');
+          if (!now || isTerminal(now.state)) controller.abort('job over');
         },
         () => undefined,
       );

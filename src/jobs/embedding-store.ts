@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fromFloat16, toFloat16 } from '../segment/float16.js';
 import type { ImageEmbedding } from '../types.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { exists } from '../util/fs.js';
 
 /**
  * The frame embeddings of one job, shared by every worker that helps with
@@ -23,6 +24,11 @@ import { writeFileAtomic } from '../util/atomic.js';
  */
 
 const HEADER_BYTES = 16;
+
+/** How many chunks of `chunkFrames` a video of `frames` frames has (the last may be short). */
+export function chunkCount(frames: number, chunkFrames: number): number {
+  return Math.ceil(frames / chunkFrames);
+}
 export const DEFAULT_STALE_MS = 20_000;
 
 export class EmbeddingStore {
@@ -44,7 +50,7 @@ export class EmbeddingStore {
   }
 
   chunkCount(frames: number): number {
-    return Math.ceil(frames / this.chunkFrames);
+    return chunkCount(frames, this.chunkFrames);
   }
 
   private framePath(frame: number): string {
@@ -215,12 +221,3 @@ function isMissing(error: unknown): boolean {
   return (error as NodeJS.ErrnoException).code === 'ENOENT';
 }
 
-async function exists(file: string): Promise<boolean> {
-  try {
-    await stat(file);
-    return true;
-  } catch (error) {
-    if (isMissing(error)) return false;
-    throw error;
-  }
-}

@@ -1,4 +1,5 @@
 import { Queue, type ConnectionOptions } from 'bullmq';
+import { chunkCount } from './embedding-store.js';
 import { embedJobId, QUEUES, type EmbedPayload, type EmbedResult, type ExpireJobsPayload, type TrackPayload, type TrackResult } from './payloads.js';
 
 /**
@@ -40,7 +41,7 @@ export class QueueRepository {
    * whatever they did not.
    */
   async addTrack(payload: TrackPayload, frames: number): Promise<void> {
-    const chunks = Math.ceil(frames / payload.chunkFrames);
+    const chunks = chunkCount(frames, payload.chunkFrames);
     const embed = (chunk: number) => ({
       name: 'embed' as const,
       data: { jobId: payload.jobId, input: payload.input, embeddings: payload.embeddings, chunkFrames: payload.chunkFrames, chunk },
@@ -74,7 +75,7 @@ export class QueueRepository {
    * job is over and stop; finished ones stay for the dashboard).
    */
   async removeEmbedJobs(jobId: string, frames: number, chunkFrames: number): Promise<void> {
-    const chunks = Math.ceil(frames / chunkFrames);
+    const chunks = chunkCount(frames, chunkFrames);
     const removeIfPending = async (id: string) => {
       const state = await this.track.getJobState(id);
       if (state === 'waiting' || state === 'delayed' || state === 'prioritized') await this.track.remove(id);

@@ -1,4 +1,4 @@
-import { access, readFile, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
@@ -8,6 +8,7 @@ import { parsePrompts } from '../prompts.js';
 import { InferenceError, RunAbortedError, type Inference, type TrackProgressMessage } from './inference-process.js';
 import type { JobStore } from './job-store.js';
 import { jobPaths, resolveUnder } from './layout.js';
+import { exists } from '../util/fs.js';
 import { zipDirectory } from './package.js';
 import type { TrackPayload, TrackResult } from './payloads.js';
 import type { QueueRepository } from './queue.js';
@@ -83,21 +84,14 @@ export function describeFailure(error: unknown): { jobError: JobError; unrecover
   return { jobError: { code: 'internal', message: 'the job failed on the server; see the server logs' }, unrecoverable: false };
 }
 
-async function exists(file: string): Promise<boolean> {
-  return access(file).then(
-    () => true,
-    () => false,
-  );
-}
-
 /** Tracks progress and turns it into the record's progress (percent, ETA). */
 class ProgressClock {
   stage: JobStage = 'starting';
   private framesDone = 0;
-  private framesTotal = 0;
+  private framesTotal: number;
   private trackingStarted = 0;
 
-  constructor(private readonly video: { frames: number }) {
+  constructor(video: { frames: number }) {
     this.framesTotal = video.frames;
   }
 

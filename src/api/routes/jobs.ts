@@ -1,11 +1,11 @@
 import path from 'node:path';
-import { Router, type Request } from 'express';
+import { Router } from 'express';
 import type { ArtifactName } from '../../jobs/layout.js';
 import { ApiError, badRequest } from '../errors.js';
-import type { JobService, UploadedFile } from '../job-service.js';
+import type { JobService } from '../job-service.js';
 import { jobListQuerySchema, toJobStatus } from '../schemas.js';
-import { ANONYMOUS, type AccessPolicy } from '../security.js';
-import { uploadMiddleware } from '../upload.js';
+import { callerOf, type AccessPolicy } from '../security.js';
+import { uploaded, uploadMiddleware } from '../upload.js';
 
 /** How long a signed artifact link works. */
 const LINK_HOURS = 24;
@@ -16,18 +16,11 @@ const ARTIFACTS: Record<string, { name: ArtifactName; type: string; download?: s
   'masks.zip': { name: 'pngZip', type: 'application/zip', download: 'masks.zip' },
 };
 
-type Files = Record<string, Express.Multer.File[] | undefined>;
-
-function uploaded(req: Request, field: string): UploadedFile | undefined {
-  const file = (req.files as Files | undefined)?.[field]?.[0];
-  return file ? { path: file.path, size: file.size } : undefined;
-}
-
 export function jobsRouter(deps: { jobs: JobService; policy: AccessPolicy; dataDir: string; maxUploadBytes: number }): Router {
   const { jobs, policy } = deps;
   const router = Router();
   const upload = uploadMiddleware(deps.dataDir, deps.maxUploadBytes);
-  const owner = (req: Request) => req.owner ?? ANONYMOUS;
+  const owner = callerOf;
 
   // With API keys, artifact URLs carry a signature: a <video> element or a download link cannot send the key.
   const link = (id: string) => (path: string, file: string) => {

@@ -1,10 +1,9 @@
 import path from 'node:path';
-import express, { Router, type Request } from 'express';
+import express, { Router } from 'express';
 import { ApiError, badRequest } from '../errors.js';
-import type { UploadedFile } from '../job-service.js';
 import type { PreviewService } from '../preview-service.js';
-import { ANONYMOUS } from '../security.js';
-import { uploadMiddleware } from '../upload.js';
+import { callerOf } from '../security.js';
+import { uploaded, uploadMiddleware } from '../upload.js';
 
 /**
  * /v1/previews: what the web page's live preview uses (public like the rest
@@ -12,14 +11,7 @@ import { uploadMiddleware } from '../upload.js';
  * clicks on a frame. Submitting a job still goes through POST /v1/jobs.
  */
 
-type Files = Record<string, Express.Multer.File[] | undefined>;
-
-function uploadedVideo(req: Request): UploadedFile | undefined {
-  const file = (req.files as Files | undefined)?.video?.[0];
-  return file ? { path: file.path, size: file.size } : undefined;
-}
-
-const owner = (req: Request) => req.owner ?? ANONYMOUS;
+const owner = callerOf;
 
 function frameParam(value: string): number {
   if (!/^\d{1,7}$/.test(value)) throw badRequest('frame_out_of_range', `"${value}" is not a frame number`, 'frame');
@@ -39,7 +31,7 @@ export function previewsRouter(deps: { previews: PreviewService; dataDir: string
     },
     upload,
     async (req, res) => {
-      const session = await previews.create(uploadedVideo(req), owner(req));
+      const session = await previews.create(uploaded(req, 'video'), owner(req));
       res.status(201).location(`/v1/previews/${session.id}`).json(session);
     },
   );
