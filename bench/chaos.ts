@@ -17,13 +17,14 @@
  *
  * Prints one line per scenario with its recovery time; exits 1 if any fails.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { freePort, startRedisServer, type RedisServer } from '../src/jobs/redis-server.js';
 import { makeMovingShapeClip } from '../tests/helpers/synthetic.js';
+import { startScript as run, stopProcess as stop } from './processes.js';
 
 const { values } = parseArgs({ options: { scenarios: { type: 'string', default: 'kill-worker,restart-redis,restart-api' } } });
 const scenarios = values.scenarios!.split(',');
@@ -41,17 +42,6 @@ interface Stack {
   api: ChildProcess;
   worker: ChildProcess;
   env: NodeJS.ProcessEnv;
-}
-
-function run(script: string, env: NodeJS.ProcessEnv): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', script], { env, stdio: ['ignore', 'ignore', 'inherit'] });
-}
-
-async function stop(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill(signal);
-  await exited;
 }
 
 async function getJson(url: string): Promise<any> {

@@ -11,7 +11,6 @@
  * percentiles; the API process's resident memory over the run (from its
  * /metrics). Exits 1 if a check fails.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { openAsBlob } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -19,6 +18,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { freePort, startRedisServer } from '../src/jobs/redis-server.js';
 import { makeMovingShapeClip } from '../tests/helpers/synthetic.js';
+import { startScript, stopProcess } from './processes.js';
 
 const { values } = parseArgs({
   options: {
@@ -51,15 +51,8 @@ const env = {
   MAX_QUEUED_JOBS: String(maxQueued),
   RATE_LIMIT_PER_MINUTE: '1000000',
 };
-const run = (script: string): ChildProcess => spawn(process.execPath, ['--import', 'tsx', script], { env, stdio: ['ignore', 'ignore', 'inherit'] });
-const api = run('src/api/main.ts');
-const worker = run('src/jobs/main.ts');
-const stop = async (child: ChildProcess) => {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  await exited;
-};
+const api = startScript('src/api/main.ts', env);
+const worker = startScript('src/jobs/main.ts', env);
 
 async function apiRssMb(): Promise<number> {
   const text = await (await fetch(`${base}/metrics`)).text();
@@ -137,7 +130,7 @@ try {
   const growth = rss.at(-1)! - rss[0];
   check(growth < 50, `API resident memory: start ${rss[0].toFixed(0)} MB, peak ${Math.max(...rss).toFixed(0)} MB, end ${rss.at(-1)!.toFixed(0)} MB`);
 } finally {
-  await Promise.all([stop(api), stop(worker)]);
+  await Promise.all([stopProcess(api), stopProcess(worker)]);
   await redis.stop();
   await rm(root, { recursive: true, force: true });
 }

@@ -11,7 +11,6 @@
  * with a few clicks on its first frame (a person: three clicks on the
  * figure, one on the doorway behind; the right-hand arch: one click).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { openAsBlob } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -23,6 +22,7 @@ import { QUEUES } from '../src/jobs/payloads.js';
 import { startRedisServer } from '../src/jobs/redis-server.js';
 import { WorkerRegistry } from '../src/jobs/worker-registry.js';
 import { startService } from '../src/service.js';
+import { startScript, stopProcess } from './processes.js';
 
 const EXAMPLE_PROMPTS = {
   objects: [
@@ -52,17 +52,6 @@ const redis = await startRedisServer({ dir: redisDir, persist: false });
 const client = new Redis(redis.url);
 const registry = new WorkerRegistry(client);
 
-function startWorker(env: NodeJS.ProcessEnv): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', 'src/jobs/main.ts'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
-}
-
-async function stopWorker(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  await exited;
-}
-
 let reference: string | undefined;
 try {
   for (const { workers, threads } of layouts) {
@@ -70,7 +59,7 @@ try {
     const dataDir = await mkdtemp(path.join(tmpdir(), 'clipmask-bench-data-'));
     const env = { ...process.env, REDIS_URL: redis.url, DATA_DIR: dataDir, ORT_THREADS: String(threads), LOG_LEVEL: 'warn', PORT: '0', HOST: '127.0.0.1' };
     const api = await startService('api', { env });
-    const children = Array.from({ length: workers }, () => startWorker(env));
+    const children = Array.from({ length: workers }, () => startScript('src/jobs/main.ts', env));
     try {
       while ((await registry.live()).filter((w) => w.modelLoaded).length < workers) await sleep(200);
       const baseUrl = `http://127.0.0.1:${(api.server!.address() as { port: number }).port}`;
@@ -98,7 +87,7 @@ try {
       await queue.close();
       console.log(`${workers} worker(s) x ${threads} thread(s): ${seconds.toFixed(1)} s for ${frames} frames (${(frames / seconds).toFixed(2)} fps); masks ${same}; tracker embeddings ${stats}`);
     } finally {
-      await Promise.all(children.map(stopWorker));
+      await Promise.all(children.map((child) => stopProcess(child)));
       await api.stop();
       await rm(dataDir, { recursive: true, force: true });
     }
