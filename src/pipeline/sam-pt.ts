@@ -74,6 +74,8 @@ interface Segmented {
   lowRes: Float32Array;
   score: number;
   mask: BinaryMask;
+  /** The mask's box; null when it is empty. */
+  box: Box | null;
   logits: Float32Array;
   /** Appearance margin of the mask, once measured. */
   margin?: number;
@@ -224,7 +226,7 @@ export class SamPtPropagator {
       if (found && !this.acceptFound(state, embedding, found)) found = undefined;
     }
     state.lowRes = found?.lowRes;
-    state.box = found ? (maskBox(found.mask) ?? undefined) : undefined;
+    state.box = found?.box ?? undefined;
     if (found) this.remember(state, embedding, found);
     if (!found) return { objectId: state.id, visible: false, score: 0 };
     return { objectId: state.id, visible: true, score: found.score, logits: found.logits, mask: found.mask };
@@ -272,11 +274,11 @@ export class SamPtPropagator {
     let result: DecodeResult = await this.segmenter.decode(embedding, { points: first.points, maskInput: first.lowRes, box: first.box });
     let image = this.segmenter.toImage(embedding, result.lowRes);
     for (let pass = 1; pass < this.options.passes; pass++) {
-      const box = maskBox(image.mask) ?? undefined;
+      const box = image.box ?? undefined;
       result = await this.segmenter.decode(embedding, { points: first.refinePoints, maskInput: result.lowRes, box });
       image = this.segmenter.toImage(embedding, result.lowRes);
     }
-    return { lowRes: result.lowRes, score: result.score, mask: image.mask, logits: image.logits };
+    return { lowRes: result.lowRes, score: result.score, mask: image.mask, box: image.box, logits: image.logits };
   }
 
   /**

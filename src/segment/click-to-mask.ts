@@ -1,5 +1,4 @@
 import type { BinaryMask, Box, ImageEmbedding } from '../types.js';
-import { maskBox } from './postprocess.js';
 import type { DecodePoint, SamSegmenter, TokenChoice } from './segmenter.js';
 
 /**
@@ -57,7 +56,7 @@ export async function maskFromClicks(
   let result = await segmenter.decode(embedding, prompt, choice);
   let image = segmenter.toImage(embedding, result.lowRes);
   for (let pass = 0; pass < passes; pass++) {
-    const box = prompt.box ?? maskBox(image.mask) ?? undefined;
+    const box = prompt.box ?? image.box ?? undefined;
     const refined = await segmenter.decode(embedding, { points: prompt.points, box, maskInput: result.lowRes });
     const refinedImage = segmenter.toImage(embedding, refined.lowRes);
     result = refined;

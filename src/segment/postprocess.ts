@@ -15,7 +15,7 @@ import type { ResizedShape } from './preprocess.js';
  * as ONNX Runtime computes it: source coordinate clamped to [0, in - 1].
  * Returns, for every output index, the two source indices and the weight of the second.
  */
-export function linearResizeTaps(inSize: number, outSize: number, count = outSize) {
+export function linearResizeTaps(inSize: number, outSize: number, count = outSize): Taps {
   const lo = new Int32Array(count);
   const hi = new Int32Array(count);
   const w = new Float32Array(count);
@@ -30,6 +30,86 @@ export function linearResizeTaps(inSize: number, outSize: number, count = outSiz
     w[i] = src - i0;
   }
   return { lo, hi, w };
+}
+
+export interface Taps {
+  lo: Int32Array;
+  hi: Int32Array;
+  w: Float32Array;
+}
+
+/** Indices [start, end) along one axis. */
+export interface Span {
+  start: number;
+  end: number;
+}
+
+const spanLength = (s: Span) => s.end - s.start;
+
+/** The source indices that the outputs in `out` read. */
+function sourceSpan(taps: Taps, out: Span): Span {
+  return { start: taps.lo[out.start], end: taps.hi[out.end - 1] + 1 };
+}
+
+/**
+ * The outputs that read any source index in `source`, or null if none. Taps
+ * are monotone, so they form one span.
+ */
+function outputSpanReading(taps: Taps, source: Span): Span | null {
+  const reads = (i: number) => taps.hi[i] >= source.start && taps.lo[i] < source.end;
+  let start = 0;
+  while (start < taps.lo.length && !reads(start)) start++;
+  if (start === taps.lo.length) return null;
+  let end = start;
+  while (end < taps.lo.length && reads(end)) end++;
+  return { start, end };
+}
+
+/**
+ * Separable bilinear resize of a window of a single-channel float image.
+ *   src: a [rows, cols] window of the source image whose first value is the
+ *        source pixel (srcX, srcY)
+ *   returns: the outputs outX x outY, [len(outY), len(outX)] float32
+ * Every output is computed exactly as for the whole image, whatever the window.
+ */
+function resizeWindow(
+  src: Float32Array,
+  srcCols: number,
+  srcX: number,
+  srcY: number,
+  cols: Taps,
+  rows: Taps,
+  outX: Span,
+  outY: Span,
+): Float32Array {
+  const width = spanLength(outX);
+  const height = spanLength(outY);
+  const readRows = sourceSpan(rows, outY);
+  // Horizontal pass over the source rows that the window reads: [len(readRows), width]
+  const tmp = new Float32Array(spanLength(readRows) * width);
+  for (let y = readRows.start; y < readRows.end; y++) {
+    const srcRow = (y - srcY) * srcCols - srcX;
+    const dstRow = (y - readRows.start) * width;
+    for (let x = 0; x < width; x++) {
+      const i = outX.start + x;
+      const a = src[srcRow + cols.lo[i]];
+      tmp[dstRow + x] = a + (src[srcRow + cols.hi[i]] - a) * cols.w[i];
+    }
+  }
+  // Vertical pass: [height, width]
+  const out = new Float32Array(height * width);
+  for (let y = 0; y < height; y++) {
+    const i = outY.start + y;
+    const r0 = (rows.lo[i] - readRows.start) * width;
+    const r1 = (rows.hi[i] - readRows.start) * width;
+    const wy = rows.w[i];
+    const dstRow = y * width;
+    for (let x = 0; x < width; x++) {
+      const a = tmp[r0 + x];
+      out[dstRow + x] = a + (tmp[r1 + x] - a) * wy;
+    }
+  }
+  return out;
 }
 
 /**
@@ -48,29 +128,7 @@ export function resizeBilinear(
 ): Float32Array {
   const cols = linearResizeTaps(inWidth, outWidth, keepWidth);
   const rows = linearResizeTaps(inHeight, outHeight, keepHeight);
-  // Horizontal pass: [inHeight, keepWidth]
-  const tmp = new Float32Array(inHeight * keepWidth);
-  for (let y = 0; y < inHeight; y++) {
-    const srcRow = y * inWidth;
-    const dstRow = y * keepWidth;
-    for (let x = 0; x < keepWidth; x++) {
-      const a = src[srcRow + cols.lo[x]];
-      tmp[dstRow + x] = a + (src[srcRow + cols.hi[x]] - a) * cols.w[x];
-    }
-  }
-  // Vertical pass: [keepHeight, keepWidth]
-  const out = new Float32Array(keepHeight * keepWidth);
-  for (let y = 0; y < keepHeight; y++) {
-    const r0 = rows.lo[y] * keepWidth;
-    const r1 = rows.hi[y] * keepWidth;
-    const wy = rows.w[y];
-    const dstRow = y * keepWidth;
-    for (let x = 0; x < keepWidth; x++) {
-      const a = tmp[r0 + x];
-      out[dstRow + x] = a + (tmp[r1 + x] - a) * wy;
-    }
-  }
-  return out;
+  return resizeWindow(src, inWidth, 0, 0, cols, rows, { start: 0, end: keepWidth }, { start: 0, end: keepHeight });
 }
 
 /**
@@ -87,6 +145,105 @@ export function upscaleLogits(
 ): Float32Array {
   const padded = resizeBilinear(lowRes, lowResSize, lowResSize, inputSize, inputSize, resized.width, resized.height);
   return resizeBilinear(padded, resized.width, resized.height, image.width, image.height);
+}
+
+/** Full-size logits computed only where they can be positive. */
+export interface LogitsWindow {
+  /** The window's columns and rows in the image. */
+  x: Span;
+  y: Span;
+  /** [len(y), len(x)] float32, exactly upscaleLogits' values there. */
+  logits: Float32Array;
+}
+
+/** Columns and rows of the cells with a positive logit, or null if there is none. */
+function positiveCells(lowRes: Float32Array, size: number): { x: Span; y: Span } | null {
+  let x0 = size;
+  let y0 = size;
+  let x1 = -1;
+  let y1 = -1;
+  for (let y = 0; y < size; y++) {
+    const row = y * size;
+    for (let x = 0; x < size; x++) {
+      if (lowRes[row + x] > 0) {
+        if (x < x0) x0 = x;
+        if (x > x1) x1 = x;
+        if (y < y0) y0 = y;
+        y1 = y;
+      }
+    }
+  }
+  return x1 < 0 ? null : { x: { start: x0, end: x1 + 1 }, y: { start: y0, end: y1 + 1 } };
+}
+
+/**
+ * upscaleLogits restricted to the window where a logit can be positive, or
+ * null when none can be. Each output is an interpolation, with non-negative
+ * weights, of the low-res cells it reads through both resizes; an output that
+ * reads no positive cell is at most 0 (float rounding is monotone, so this
+ * holds exactly), that is background. An object's window is usually a small
+ * part of the frame, and the refinement passes need only its box, so this is
+ * most of what the exact upscale costs saved.
+ */
+export function upscaleLogitsWindow(
+  lowRes: Float32Array,
+  lowResSize: number,
+  inputSize: number,
+  resized: ResizedShape,
+  image: { width: number; height: number },
+): LogitsWindow | null {
+  const cells = positiveCells(lowRes, lowResSize);
+  if (!cells) return null;
+  // Stage 1: low-res -> the unpadded part of the input-size square.
+  const padX = linearResizeTaps(lowResSize, inputSize, resized.width);
+  const padY = linearResizeTaps(lowResSize, inputSize, resized.height);
+  // Stage 2: that part -> the image.
+  const imgX = linearResizeTaps(resized.width, image.width);
+  const imgY = linearResizeTaps(resized.height, image.height);
+  const midX = outputSpanReading(padX, cells.x);
+  const midY = outputSpanReading(padY, cells.y);
+  const x = midX && outputSpanReading(imgX, midX);
+  const y = midY && outputSpanReading(imgY, midY);
+  if (!x || !y) return null;
+  // The stage-1 values the window reads, computed from the cells they read.
+  const needX = sourceSpan(imgX, x);
+  const needY = sourceSpan(imgY, y);
+  const mid = resizeWindow(lowRes, lowResSize, 0, 0, padX, padY, needX, needY);
+  const logits = resizeWindow(mid, spanLength(needX), needX.start, needY.start, imgX, imgY, x, y);
+  return { x, y, logits };
+}
+
+/**
+ * The window's logits and mask at full size. Logits outside the window are
+ * not computed: they hold -Infinity, "background" to every consumer (the
+ * mask's threshold, the overlap resolution).
+ */
+export function windowToImage(window: LogitsWindow | null, width: number, height: number): { logits: Float32Array; mask: BinaryMask; box: Box | null } {
+  const logits = new Float32Array(width * height).fill(-Infinity);
+  const mask: BinaryMask = { width, height, data: new Uint8Array(width * height) };
+  if (!window) return { logits, mask, box: null };
+  const w = spanLength(window.x);
+  let x0 = width;
+  let y0 = height;
+  let x1 = -1;
+  let y1 = -1;
+  for (let row = 0; row < spanLength(window.y); row++) {
+    const y = window.y.start + row;
+    const src = row * w;
+    const dst = y * width + window.x.start;
+    logits.set(window.logits.subarray(src, src + w), dst);
+    for (let col = 0; col < w; col++) {
+      if (window.logits[src + col] > 0) {
+        mask.data[dst + col] = 1;
+        const x = window.x.start + col;
+        if (x < x0) x0 = x;
+        if (x > x1) x1 = x;
+        if (y < y0) y0 = y;
+        y1 = y;
+      }
+    }
+  }
+  return { logits, mask, box: x1 < 0 ? null : [x0, y0, x1, y1] };
 }
 
 /** Logits -> binary mask: SAM's mask_threshold is 0.0. */

@@ -4,7 +4,7 @@ import ort from 'onnxruntime-node';
 import type { Box, ImageEmbedding, RgbFrame } from '../types.js';
 import { MULTIMASK_LOGITS, MULTIMASK_SCORES, prepareDecoder } from './decoder-graph.js';
 import { DEFAULT_MANIFEST, PROJECT_ROOT, resolveModel, type ModelContract, type ResolvedModel } from './models.js';
-import { candidateShapes, chooseMaskIndex, chooseWholeObject, logitsToMask, upscaleLogits } from './postprocess.js';
+import { candidateShapes, chooseMaskIndex, chooseWholeObject, upscaleLogitsWindow, windowToImage } from './postprocess.js';
 import { resizeLongestSideShape, resizeRgb, toEncoderTensor, toModelCoords } from './preprocess.js';
 
 /**
@@ -154,12 +154,16 @@ export class SamSegmenter {
     };
   }
 
-  /** Low-res logits -> full-size logits and binary mask for the embedding's image. */
+  /**
+   * Low-res logits -> full-size logits, binary mask and its box for the
+   * embedding's image. Logits are computed only where they can be positive
+   * (see upscaleLogitsWindow) and are -Infinity elsewhere.
+   */
   toImage(embedding: ImageEmbedding, lowRes: Float32Array) {
     const { lowResMaskSize, inputSize } = this.contract;
     const resized = { width: embedding.resizedWidth, height: embedding.resizedHeight };
-    const logits = upscaleLogits(lowRes, lowResMaskSize, inputSize, resized, embedding);
-    return { logits, mask: logitsToMask(logits, embedding.width, embedding.height) };
+    const window = upscaleLogitsWindow(lowRes, lowResMaskSize, inputSize, resized, embedding);
+    return windowToImage(window, embedding.width, embedding.height);
   }
 
   private chooseToken(embedding: ImageEmbedding, prompt: DecodePrompt, scores: Float32Array, logits: Float32Array, choice: TokenChoice): number {

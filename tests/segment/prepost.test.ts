@@ -8,6 +8,9 @@ import {
   maskBox,
   maskIoU,
   resizeBilinear,
+  upscaleLogits,
+  upscaleLogitsWindow,
+  windowToImage,
 } from '../../src/segment/postprocess.js';
 import { resizeLongestSideShape, toEncoderTensor, toModelCoords } from '../../src/segment/preprocess.js';
 
@@ -60,6 +63,46 @@ describe('post-processing', () => {
     expect(Array.from(full.slice(12, 16))).toEqual([8, 9, 11, 12]);
     const crop = resizeBilinear(src, 2, 2, 4, 4, 3, 2);
     expect(Array.from(crop)).toEqual([0, 1, 3, 2, 3, 5]);
+  });
+
+  it('upscales only the window where a logit can be positive, with exactly the full upscale\'s values there', () => {
+    // A 640x480 image: 1024x768 unpadded in the 1024 square, 256x192 valid low-res cells.
+    const size = 256;
+    const resized = { width: 1024, height: 768 };
+    const image = { width: 640, height: 480 };
+    const lowRes = new Float32Array(size * size);
+    // Smooth negative background with a positive blob around cell (100, 60) and one positive cell at (101, 120).
+    for (let y = 0; y < size; y++) {
+      for (let x = 0; x < size; x++) lowRes[y * size + x] = 6 - Math.hypot(x - 100, y - 60) / 2 + Math.sin(x * 0.7 + y) * 0.25;
+    }
+    lowRes[120 * size + 101] = 3;
+    const full = upscaleLogits(lowRes, size, 1024, resized, image);
+    const window = upscaleLogitsWindow(lowRes, size, 1024, resized, image)!;
+    // Cells 88..113 x 48..72 and (101, 120) are positive: the window is their part of the image, a few pixels wider.
+    expect(window.x.start).toBeGreaterThan(200);
+    expect(window.x.end).toBeLessThan(300);
+    expect(window.y.start).toBeGreaterThan(100);
+    expect(window.y.end).toBeLessThan(310);
+    const { logits, mask, box } = windowToImage(window, image.width, image.height);
+    let positives = 0;
+    const wrong: number[] = [];
+    for (let i = 0; i < full.length; i++) {
+      const right = Number.isFinite(logits[i]) ? logits[i] === full[i] : full[i] <= 0;
+      if (!right || mask.data[i] !== (full[i] > 0 ? 1 : 0)) wrong.push(i);
+      positives += mask.data[i];
+    }
+    expect(wrong).toEqual([]);
+    expect(positives).toBeGreaterThan(1000);
+    expect(box).toEqual(maskBox(logitsToMask(full, image.width, image.height)));
+  });
+
+  it('has no window when no logit is positive', () => {
+    const lowRes = new Float32Array(256 * 256).fill(-1);
+    expect(upscaleLogitsWindow(lowRes, 256, 1024, { width: 1024, height: 768 }, { width: 640, height: 480 })).toBeNull();
+    const { logits, mask, box } = windowToImage(null, 4, 3);
+    expect(Array.from(logits)).toEqual(new Array(12).fill(-Infinity));
+    expect(Array.from(mask.data)).toEqual(new Array(12).fill(0));
+    expect(box).toBeNull();
   });
 
   it('thresholds logits at 0', () => {
