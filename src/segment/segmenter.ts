@@ -75,6 +75,10 @@ function sessionOptions(threads: number): ort.InferenceSession.SessionOptions {
     // One graph run at a time per session: inter-op parallelism only adds thread contention on small CPUs.
     interOpNumThreads: 1,
     executionMode: 'sequential',
+    // ONNX Runtime's pool threads spin while waiting for work by default. The
+    // encoder (one frame ahead) and the decoder run at the same time on few
+    // cores, so a spinning pool steals the other session's CPU.
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
   };
 }
 
