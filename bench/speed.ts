@@ -18,7 +18,8 @@
  * the overlay encoder's intake, PNGs), other (point handling, mask
  * post-processing, the appearance model, embedding store I/O). Under overlap
  * a stage's time includes waiting for the CPU. The last line:
- *   ratio=<wall / ONNX time> fps=.. encoder_ms=<per frame> decoder_ms=<per decoder run> peak_rss_mb=.. startup_ms=..
+ *   ratio=<wall / ONNX time> fps=.. encoder_ms=<per frame> decoder_ms=<per decoder run> peak_rss_mb=..
+ *   startup_ms=<model load + first frame> load_ms=<model load> cached_graphs=<optimised graphs read from disk: yes|no>
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -121,7 +122,8 @@ try {
   const peakRssMb = process.resourceUsage().maxRSS / 1024;
   console.log(
     `ratio=${(wallMs / (encoderMs + decoderMs)).toFixed(3)} fps=${((frames * 1000) / wallMs).toFixed(3)} encoder_ms=${(encoderMs / encoderRuns).toFixed(0)} ` +
-      `decoder_ms=${(decoderMs / Math.max(1, decoderRuns)).toFixed(1)} peak_rss_mb=${peakRssMb.toFixed(0)} startup_ms=${(loadMs + (firstFrameMs ?? 0)).toFixed(0)}`,
+      `decoder_ms=${(decoderMs / Math.max(1, decoderRuns)).toFixed(1)} peak_rss_mb=${peakRssMb.toFixed(0)} startup_ms=${(loadMs + (firstFrameMs ?? 0)).toFixed(0)} ` +
+      `load_ms=${loadMs.toFixed(0)} cached_graphs=${segmenter.optimisedFromCache ? 'yes' : 'no'}`,
   );
 } finally {
   await rm(work, { recursive: true, force: true });

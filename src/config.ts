@@ -16,7 +16,7 @@ const boolean = z
 export const envSchema = z.object({
   CLIPMASK_MODEL: z.string().min(1).optional().describe('model name in the manifest (default: the manifest default)'),
   MODEL_MANIFEST: z.string().min(1).default(DEFAULT_MANIFEST).describe('path of the model manifest'),
-  MODEL_CACHE_DIR: z.string().min(1).default(DEFAULT_CACHE_DIR).describe('where the prepared decoder graph is cached'),
+  MODEL_CACHE_DIR: z.string().min(1).default(DEFAULT_CACHE_DIR).describe('where the prepared decoder graph and the optimised ONNX Runtime graphs are cached'),
   ORT_THREADS: z.coerce.number().int().min(1).max(256).default(availableParallelism()).describe('ONNX Runtime threads per session (default: the number of cores)'),
 
   // The service

@@ -6,6 +6,7 @@ import { MULTIMASK_LOGITS, MULTIMASK_SCORES, prepareDecoder } from './decoder-gr
 import { DEFAULT_MANIFEST, PROJECT_ROOT, resolveModel, type ModelContract, type ResolvedModel } from './models.js';
 import { candidateShapes, chooseMaskIndex, chooseWholeObject, upscaleLogitsWindow, windowToImage } from './postprocess.js';
 import { resizeLongestSideShape, resizeRgb, toEncoderTensor, toModelCoords } from './preprocess.js';
+import { createCachedSession } from './session-cache.js';
 
 /**
  * A SAM-family segmenter in two steps, as SAM's predictor works: embed an
@@ -18,7 +19,7 @@ export interface SegmenterOptions {
   /** Model name in the manifest; the manifest's default when omitted. */
   model?: string;
   manifestPath?: string;
-  /** Where the prepared decoder graph is cached. */
+  /** Where the prepared decoder graph and ONNX Runtime's optimised graphs are cached. */
   cacheDir?: string;
   /** Intra-op threads per session; defaults to the number of cores. */
   threads?: number;
@@ -89,17 +90,21 @@ export class SamSegmenter {
     readonly model: ResolvedModel,
     private readonly encoder: ort.InferenceSession,
     private readonly decoder: ort.InferenceSession,
+    /** Whether both sessions loaded ONNX Runtime's optimised graphs from the cache (see session-cache.ts). */
+    readonly optimisedFromCache: boolean,
   ) {}
 
   static async create(options: SegmenterOptions = {}): Promise<SamSegmenter> {
     const model = await resolveModel(options.model, options.manifestPath ?? DEFAULT_MANIFEST);
-    const decoderPath = await prepareDecoder(model.decoderPath, model.decoderSha256, options.cacheDir ?? DEFAULT_CACHE_DIR);
+    const cacheDir = options.cacheDir ?? DEFAULT_CACHE_DIR;
+    const decoderPath = await prepareDecoder(model.decoderPath, model.decoderSha256, cacheDir);
     const opts = sessionOptions(options.threads ?? availableParallelism());
     const [encoder, decoder] = await Promise.all([
-      ort.InferenceSession.create(model.encoderPath, opts),
-      ort.InferenceSession.create(decoderPath, opts),
+      createCachedSession(model.encoderPath, model.encoderSha256, 'encoder', opts, cacheDir),
+      // The prepared decoder's file name carries the original's hash and the edit's version.
+      createCachedSession(decoderPath, path.basename(decoderPath), 'decoder', opts, cacheDir),
     ]);
-    return new SamSegmenter(model, encoder, decoder);
+    return new SamSegmenter(model, encoder.session, decoder.session, encoder.fromCache && decoder.fromCache);
   }
 
   get contract(): ModelContract {

@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
@@ -109,6 +109,35 @@ describe('the prepared decoder against the shipped one', () => {
     expect(maxOutside).toBeLessThan(1e-3);
     expect(computed).toBeGreaterThan(0);
     await original.release();
+  });
+});
+
+const bytes = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+
+describe("ONNX Runtime's optimised graphs on disk", () => {
+  it('are written on first use and give identical outputs when loaded again', async () => {
+    expect(segmenter.optimisedFromCache).toBe(false); // the fresh cache of beforeAll
+    const files = (await readdir(cacheDir)).filter((f) => f.endsWith('.ort-optimised.onnx'));
+    expect(files.map((f) => f.split('-')[0]).sort()).toEqual(['decoder', 'encoder']);
+    const again = await SamSegmenter.create({ cacheDir });
+    onTestFinished(() => again.dispose());
+    expect(again.optimisedFromCache).toBe(true);
+    const reloaded = await again.embed(scene);
+    expect(bytes(reloaded.data).equals(bytes(embedding.data))).toBe(true);
+    const prompt = { points: [{ x: 140, y: 170, label: 1 as const }] };
+    const [ours, theirs] = [await segmenter.decode(embedding, prompt, 'best'), await again.decode(embedding, prompt, 'best')];
+    expect(bytes(theirs.tokenLogits).equals(bytes(ours.tokenLogits))).toBe(true);
+  });
+
+  it('replaces a cached file that does not load', async () => {
+    const encoderFile = path.join(cacheDir, (await readdir(cacheDir)).find((f) => f.startsWith('encoder-') && f.endsWith('.ort-optimised.onnx'))!);
+    await writeFile(encoderFile, 'half a file');
+    const rebuilt = await SamSegmenter.create({ cacheDir });
+    onTestFinished(() => rebuilt.dispose());
+    expect(rebuilt.optimisedFromCache).toBe(false);
+    expect((await stat(encoderFile)).size).toBeGreaterThan(1_000_000);
+    const again = await rebuilt.embed(scene);
+    expect(bytes(again.data).equals(bytes(embedding.data))).toBe(true);
   });
 });
 
