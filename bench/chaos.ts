@@ -2,7 +2,7 @@
  * Faults while jobs run, with real processes: a private redis-server (AOF on),
  * the API and a worker as separate OS processes (`npm run api`, `npm run worker`).
  *
- *   npm run chaos [-- --scenarios kill-worker,restart-redis,restart-api]
+ *   npm run chaos [-- --scenarios kill-worker,restart-redis,restart-api,cancel]
  *
  * First an undisturbed run of a generated clip gives the reference masks.
  * Then, each scenario submits the same clip with the same click, disturbs the
@@ -15,9 +15,16 @@
  *                  on the same port and directory
  *   restart-api    SIGKILL the API process and start it again
  *
- * Prints one line per scenario with its recovery time; exits 1 if any fails.
+ * and one more that ends the job instead:
+ *
+ *   cancel         DELETE the running job; passes when, within 2 s, the job's
+ *                  files are gone, no ffmpeg runs under the worker and the
+ *                  worker's processes have stopped using the CPU
+ *
+ * Prints one line per scenario with its recovery (or stop) time; exits 1 if any fails.
  */
 import type { ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -26,7 +33,7 @@ import { freePort, startRedisServer, type RedisServer } from '../src/jobs/redis-
 import { makeMovingShapeClip } from '../tests/helpers/synthetic.js';
 import { startScript as run, stopProcess as stop } from './processes.js';
 
-const { values } = parseArgs({ options: { scenarios: { type: 'string', default: 'kill-worker,restart-redis,restart-api' } } });
+const { values } = parseArgs({ options: { scenarios: { type: 'string', default: 'kill-worker,restart-redis,restart-api,cancel' } } });
 const scenarios = values.scenarios!.split(',');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -118,9 +125,61 @@ const disturb: Record<string, (stack: Stack) => Promise<void>> = {
   },
 };
 
+/** A process and all its descendants, from /proc: pid -> [command name, CPU ticks used]. */
+function processTree(root: number): Map<number, [string, number]> {
+  const all = new Map<number, { ppid: number; comm: string; ticks: number }>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // pid (comm) state ppid ... utime(14) stime(15): comm may hold spaces, so split after its ')'.
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      all.set(Number(entry), { ppid: Number(fields[1]), comm, ticks: Number(fields[11]) + Number(fields[12]) });
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  const tree = new Map<number, [string, number]>();
+  const visit = (pid: number) => {
+    const p = all.get(pid);
+    if (!p || tree.has(pid)) return;
+    tree.set(pid, [p.comm, p.ticks]);
+    for (const [child, c] of all) if (c.ppid === pid) visit(child);
+  };
+  visit(root);
+  return tree;
+}
+
+/**
+ * Seconds from DELETE until the job has stopped: its files are gone, no
+ * ffmpeg runs under the worker, and the worker's processes used under 5% of
+ * a core over the last 400 ms (CPU ticks are 10 ms, so 2 ticks).
+ */
+async function cancelAndTimeStop(stack: Stack, id: string): Promise<number> {
+  const jobDir = path.join(stack.dataDir, 'jobs', id);
+  const ticks = () => [...processTree(stack.worker.pid!).values()].reduce((sum, [, t]) => sum + t, 0);
+  const started = performance.now();
+  const response = await fetch(`http://127.0.0.1:${stack.port}/v1/jobs/${id}`, { method: 'DELETE' });
+  if (response.status !== 200) throw new Error(`DELETE answered ${response.status}`);
+  const samples: { at: number; ticks: number }[] = [];
+  while (performance.now() - started < 15_000) {
+    const now = performance.now();
+    samples.push({ at: now, ticks: ticks() });
+    const window = samples.find((s) => now - s.at <= 400)!;
+    const quiet = now - samples[0].at >= 400 && samples.at(-1)!.ticks - window.ticks <= 2;
+    const ffmpeg = [...processTree(stack.worker.pid!).values()].some(([comm]) => comm.startsWith('ffmpeg'));
+    // The stop is when the quiet window began.
+    if (quiet && !ffmpeg && !existsSync(jobDir)) return (window.at - started) / 1000;
+    await sleep(50);
+  }
+  throw new Error('the job had not stopped 15 s after DELETE');
+}
+
 let failures = 0;
 try {
   const reference = await (async () => {
+    if (scenarios.every((s) => s === 'cancel')) return undefined; // nothing to compare with
     const stack = await startStack();
     try {
       const started = performance.now();
@@ -133,6 +192,24 @@ try {
   })();
 
   for (const scenario of scenarios) {
+    if (scenario === 'cancel') {
+      const stack = await startStack();
+      try {
+        const id = await submit(stack);
+        await trackedFrames(stack, id, 6);
+        const seconds = await cancelAndTimeStop(stack, id);
+        const state = (await getJson(`http://127.0.0.1:${stack.port}/v1/jobs/${id}`)).state;
+        const pass = seconds <= 2 && state === 'cancelled';
+        if (!pass) failures++;
+        console.log(`cancel: ${pass ? 'PASS' : 'FAIL'} stopped ${seconds.toFixed(2)} s after DELETE (files gone, no ffmpeg, worker idle); state ${state}`);
+      } catch (error) {
+        failures++;
+        console.log(`cancel: FAIL ${(error as Error).message}`);
+      } finally {
+        await stopStack(stack);
+      }
+      continue;
+    }
     const act = disturb[scenario];
     if (!act) throw new Error(`unknown scenario ${scenario}: ${Object.keys(disturb).join(', ')}`);
     const stack = await startStack();
