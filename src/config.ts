@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_MANIFEST } from './segment/models.js';
-import { DEFAULT_CACHE_DIR } from './segment/segmenter.js';
+import { DEFAULT_CACHE_DIR, ENCODER_PRECISIONS, type EncoderPrecision } from './segment/segmenter.js';
 
 /**
  * Everything ClipMask reads from the environment, parsed and validated once
@@ -17,6 +17,10 @@ export const envSchema = z.object({
   CLIPMASK_MODEL: z.string().min(1).optional().describe('model name in the manifest (default: the manifest default)'),
   MODEL_MANIFEST: z.string().min(1).default(DEFAULT_MANIFEST).describe('path of the model manifest'),
   MODEL_CACHE_DIR: z.string().min(1).default(DEFAULT_CACHE_DIR).describe('where the prepared decoder graph and the optimised ONNX Runtime graphs are cached'),
+  ENCODER_PRECISION: z
+    .enum(ENCODER_PRECISIONS)
+    .default('float32')
+    .describe("the image encoder's weights: float32 (shipped), or int8 (derived at first use: ~1.25x faster encoder, ~1.3 J&F lower on DAVIS); all workers of a service must agree"),
   ORT_THREADS: z.coerce.number().int().min(1).max(256).default(availableParallelism()).describe('ONNX Runtime threads per session (default: the number of cores)'),
 
   // The service
@@ -55,6 +59,7 @@ export type Config = {
   model: string | undefined;
   manifestPath: string;
   modelCacheDir: string;
+  encoderPrecision: EncoderPrecision;
   ortThreads: number;
   port: number;
   host: string;
@@ -100,6 +105,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     model: e.CLIPMASK_MODEL,
     manifestPath: e.MODEL_MANIFEST,
     modelCacheDir: e.MODEL_CACHE_DIR,
+    encoderPrecision: e.ENCODER_PRECISION,
     ortThreads: e.ORT_THREADS,
     port: e.PORT,
     host: e.HOST,
@@ -130,5 +136,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
 /** The segmenter options a config implies. */
 export function segmenterOptions(config: Config) {
-  return { model: config.model, manifestPath: config.manifestPath, cacheDir: config.modelCacheDir, threads: config.ortThreads };
+  return {
+    model: config.model,
+    manifestPath: config.manifestPath,
+    cacheDir: config.modelCacheDir,
+    threads: config.ortThreads,
+    encoderPrecision: config.encoderPrecision,
+  };
 }

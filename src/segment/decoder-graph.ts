@@ -1,7 +1,7 @@
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
+import { cachedGraph } from './graph-cache.js';
 import { ModelError } from './models.js';
 
 const { onnx } = onnxProto;
@@ -106,23 +106,8 @@ export function exposeMultimaskOutputs(modelBytes: Uint8Array): Uint8Array {
   return onnx.ModelProto.encode(model).finish();
 }
 
-/**
- * Returns the path of the edited decoder, creating it in `cacheDir` on first
- * use. Written to a temporary name and renamed, so concurrent workers never
- * read half a file.
- */
+/** Returns the path of the edited decoder, creating it in `cacheDir` on first use. */
 export async function prepareDecoder(decoderPath: string, decoderSha256: string, cacheDir: string): Promise<string> {
   const target = path.join(cacheDir, `decoder-${decoderSha256.slice(0, 16)}-multimask-v${EDIT_VERSION}.onnx`);
-  if (existsSync(target)) return target;
-  await mkdir(cacheDir, { recursive: true });
-  const edited = exposeMultimaskOutputs(await readFile(decoderPath));
-  const temp = `${target}.${process.pid}.${Date.now()}.tmp`;
-  try {
-    await writeFile(temp, edited);
-    await rename(temp, target);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
-  return target;
+  return cachedGraph(target, async () => exposeMultimaskOutputs(await readFile(decoderPath)));
 }

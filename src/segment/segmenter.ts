@@ -3,6 +3,7 @@ import path from 'node:path';
 import ort from 'onnxruntime-node';
 import type { Box, ImageEmbedding, RgbFrame } from '../types.js';
 import { MULTIMASK_LOGITS, MULTIMASK_SCORES, prepareDecoder } from './decoder-graph.js';
+import { prepareInt8Encoder } from './encoder-int8.js';
 import { DEFAULT_MANIFEST, PROJECT_ROOT, resolveModel, type ModelContract, type ResolvedModel } from './models.js';
 import { candidateShapes, chooseMaskIndex, chooseWholeObject, upscaleLogitsWindow, windowToImage } from './postprocess.js';
 import { resizeLongestSideShape, resizeRgb, toEncoderTensor, toModelCoords } from './preprocess.js';
@@ -23,7 +24,15 @@ export interface SegmenterOptions {
   cacheDir?: string;
   /** Intra-op threads per session; defaults to the number of cores. */
   threads?: number;
+  /**
+   * 'float32' (default): the shipped encoder. 'int8': its constant-weight
+   * MatMuls quantised to int8 (see encoder-int8.ts), faster and slightly less accurate.
+   */
+  encoderPrecision?: EncoderPrecision;
 }
+
+export const ENCODER_PRECISIONS = ['float32', 'int8'] as const;
+export type EncoderPrecision = (typeof ENCODER_PRECISIONS)[number];
 
 /** A click in image pixels. */
 export interface DecodePoint {
@@ -98,10 +107,12 @@ export class SamSegmenter {
     const model = await resolveModel(options.model, options.manifestPath ?? DEFAULT_MANIFEST);
     const cacheDir = options.cacheDir ?? DEFAULT_CACHE_DIR;
     const decoderPath = await prepareDecoder(model.decoderPath, model.decoderSha256, cacheDir);
+    const int8 = options.encoderPrecision === 'int8';
+    const encoderPath = int8 ? await prepareInt8Encoder(model.encoderPath, model.encoderSha256, cacheDir) : model.encoderPath;
     const opts = sessionOptions(options.threads ?? availableParallelism());
     const [encoder, decoder] = await Promise.all([
-      createCachedSession(model.encoderPath, model.encoderSha256, 'encoder', opts, cacheDir),
-      // The prepared decoder's file name carries the original's hash and the edit's version.
+      // A derived file's name carries the original's hash and the derivation's version.
+      createCachedSession(encoderPath, int8 ? path.basename(encoderPath) : model.encoderSha256, 'encoder', opts, cacheDir),
       createCachedSession(decoderPath, path.basename(decoderPath), 'decoder', opts, cacheDir),
     ]);
     return new SamSegmenter(model, encoder.session, decoder.session, encoder.fromCache && decoder.fromCache);

@@ -4,6 +4,7 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
+import { tempNameFor } from '../util/atomic.js';
 
 /**
  * ONNX Runtime optimises a graph every time it creates a session (constant
@@ -68,7 +69,7 @@ export async function createCachedSession(
   await mkdir(cacheDir, { recursive: true });
   // ORT writes the file while it creates the session; a temporary name and a
   // rename mean a concurrent worker never loads half a file.
-  const temp = `${cached}.${process.pid}.${Date.now()}.tmp`;
+  const temp = tempNameFor(cached);
   try {
     const session = await ort.InferenceSession.create(modelPath, {
       ...options,
