@@ -4,12 +4,13 @@
  * wall time split by stage and compared with the time spent inside ONNX
  * Runtime, the floor on a CPU.
  *
- *   npm run bench:speed [-- --input FILE --objects N --frames N --fps F]
+ *   npm run bench:speed [-- --input FILE --objects N --frames N --fps F --no-arena]
  *
  * Default input: a generated 640x480 clip of 60 frames at 25 fps (--fps sets
  * the rate, e.g. to compare a 10 s and a 60 s clip's memory at a bearable
- * cost) with N moving shapes (one click each). With --input, N clicks spread over the first frame's
- * centre area are used unless --prompts FILE gives real ones.
+ * cost) with N moving shapes (one click each). With --input, N clicks spread
+ * over the first frame's centre area are used unless --prompts FILE gives
+ * real ones. --no-arena turns ONNX Runtime's memory arena off, to compare.
  *
  * Stages: encode (the image encoder in ONNX Runtime; it runs one frame ahead,
  * alongside the rest), then the loop's own turns: decode (waiting for
@@ -42,6 +43,7 @@ const { values } = parseArgs({
     objects: { type: 'string', default: '1' },
     frames: { type: 'string' },
     fps: { type: 'string', default: '25' },
+    'no-arena': { type: 'boolean', default: false },
   },
 });
 const objects = Number(values.objects);
@@ -77,7 +79,7 @@ try {
   const meta = limitFrames(await probeInput(input), values.frames ? Number(values.frames) : undefined);
 
   const loadStart = performance.now();
-  const segmenter = await SamSegmenter.create(segmenterOptions(loadConfig()));
+  const segmenter = await SamSegmenter.create({ ...segmenterOptions(loadConfig()), memoryArena: !values['no-arena'] });
   const loadMs = performance.now() - loadStart;
 
   const store = new EmbeddingStore(path.join(work, 'embeddings'), 8);

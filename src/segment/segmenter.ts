@@ -29,6 +29,8 @@ export interface SegmenterOptions {
    * MatMuls quantised to int8 (see encoder-int8.ts), faster and slightly less accurate.
    */
   encoderPrecision?: EncoderPrecision;
+  /** ONNX Runtime's CPU memory arena (default on). */
+  memoryArena?: boolean;
 }
 
 export const ENCODER_PRECISIONS = ['float32', 'int8'] as const;
@@ -77,8 +79,11 @@ const LABEL_PADDING = -1;
 const LABEL_BOX_TOP_LEFT = 2;
 const LABEL_BOX_BOTTOM_RIGHT = 3;
 
-function sessionOptions(threads: number): ort.InferenceSession.SessionOptions {
+function sessionOptions(threads: number, memoryArena: boolean): ort.InferenceSession.SessionOptions {
   return {
+    // The arena keeps freed tensor buffers for the next run: off, the encoder
+    // is 9 % slower and peak RSS 18 % lower (bench:speed --no-arena): speed wins.
+    enableCpuMemArena: memoryArena,
     executionProviders: ['cpu'],
     graphOptimizationLevel: 'all',
     intraOpNumThreads: threads,
@@ -109,7 +114,7 @@ export class SamSegmenter {
     const decoderPath = await prepareDecoder(model.decoderPath, model.decoderSha256, cacheDir);
     const int8 = options.encoderPrecision === 'int8';
     const encoderPath = int8 ? await prepareInt8Encoder(model.encoderPath, model.encoderSha256, cacheDir) : model.encoderPath;
-    const opts = sessionOptions(options.threads ?? availableParallelism());
+    const opts = sessionOptions(options.threads ?? availableParallelism(), options.memoryArena ?? true);
     const [encoder, decoder] = await Promise.all([
       // A derived file's name carries the original's hash and the derivation's version.
       createCachedSession(encoderPath, int8 ? path.basename(encoderPath) : model.encoderSha256, 'encoder', opts, cacheDir),
