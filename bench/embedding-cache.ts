@@ -21,7 +21,9 @@ export class EmbeddingCache {
 
   async embed(key: string, frame: RgbFrame): Promise<ImageEmbedding> {
     if (!this.dir) return this.segmenter.embed(frame);
-    const file = path.join(this.dir, this.segmenter.model.name, `${key}.f32`);
+    const { model, encoderPrecision } = this.segmenter;
+    const encoder = encoderPrecision === 'float32' ? model.name : `${model.name}-${encoderPrecision}`;
+    const file = path.join(this.dir, encoder, `${key}.f32`);
     try {
       const bytes = await readFile(file);
       this.hits++;

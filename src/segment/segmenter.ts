@@ -106,6 +106,7 @@ export class SamSegmenter {
     private readonly decoder: ort.InferenceSession,
     /** Whether both sessions loaded ONNX Runtime's optimised graphs from the cache (see session-cache.ts). */
     readonly optimisedFromCache: boolean,
+    readonly encoderPrecision: EncoderPrecision,
   ) {}
 
   static async create(options: SegmenterOptions = {}): Promise<SamSegmenter> {
@@ -120,7 +121,7 @@ export class SamSegmenter {
       createCachedSession(encoderPath, int8 ? path.basename(encoderPath) : model.encoderSha256, 'encoder', opts, cacheDir),
       createCachedSession(decoderPath, path.basename(decoderPath), 'decoder', opts, cacheDir),
     ]);
-    return new SamSegmenter(model, encoder.session, decoder.session, encoder.fromCache && decoder.fromCache);
+    return new SamSegmenter(model, encoder.session, decoder.session, encoder.fromCache && decoder.fromCache, int8 ? 'int8' : 'float32');
   }
 
   get contract(): ModelContract {
