@@ -113,7 +113,8 @@ export class SamSegmenter {
     const model = await resolveModel(options.model, options.manifestPath ?? DEFAULT_MANIFEST);
     const cacheDir = options.cacheDir ?? DEFAULT_CACHE_DIR;
     const decoderPath = await prepareDecoder(model.decoderPath, model.decoderSha256, cacheDir);
-    const int8 = options.encoderPrecision === 'int8';
+    const precision = options.encoderPrecision ?? 'float32';
+    const int8 = precision === 'int8';
     const encoderPath = int8 ? await prepareInt8Encoder(model.encoderPath, model.encoderSha256, cacheDir) : model.encoderPath;
     const opts = sessionOptions(options.threads ?? availableParallelism(), options.memoryArena ?? true);
     const [encoder, decoder] = await Promise.all([
@@ -121,7 +122,7 @@ export class SamSegmenter {
       createCachedSession(encoderPath, int8 ? path.basename(encoderPath) : model.encoderSha256, 'encoder', opts, cacheDir),
       createCachedSession(decoderPath, path.basename(decoderPath), 'decoder', opts, cacheDir),
     ]);
-    return new SamSegmenter(model, encoder.session, decoder.session, encoder.fromCache && decoder.fromCache, int8 ? 'int8' : 'float32');
+    return new SamSegmenter(model, encoder.session, decoder.session, encoder.fromCache && decoder.fromCache, precision);
   }
 
   get contract(): ModelContract {
