@@ -37,7 +37,7 @@ function cpuSignature(): string {
 }
 
 /** File name of the optimised graph for a model (identified by e.g. its sha256) on this machine. */
-export function optimisedGraphName(role: string, modelIdentity: string): string {
+function optimisedGraphName(role: string, modelIdentity: string): string {
   const key = createHash('sha256')
     .update([modelIdentity, ort.env.versions.node ?? '', cpuSignature()].join('\n'))
     .digest('hex')
