@@ -16,11 +16,11 @@ const boolean = z
 export const envSchema = z.object({
   CLIPMASK_MODEL: z.string().min(1).optional().describe('model name in the manifest (default: the manifest default)'),
   MODEL_MANIFEST: z.string().min(1).default(DEFAULT_MANIFEST).describe('path of the model manifest'),
-  MODEL_CACHE_DIR: z.string().min(1).default(DEFAULT_CACHE_DIR).describe('where the prepared decoder graph and the optimised ONNX Runtime graphs are cached'),
+  MODEL_CACHE_DIR: z.string().min(1).default(DEFAULT_CACHE_DIR).describe('where the graphs derived from the models (decoder edit, int8 encoder, ONNX Runtime optimised graphs) are cached'),
   ENCODER_PRECISION: z
     .enum(ENCODER_PRECISIONS)
     .default('float32')
-    .describe("the image encoder's weights: float32 (shipped), or int8 (derived at first use: ~1.25x faster encoder, ~1.3 J&F lower on DAVIS); all workers of a service must agree"),
+    .describe("the image encoder's weights: float32 (shipped), or int8 (derived at first use: ~1.2x faster encoder, ~1.3 J&F lower on DAVIS); all workers of a service must agree"),
   ORT_THREADS: z.coerce.number().int().min(1).max(256).default(availableParallelism()).describe('ONNX Runtime threads per session (default: the number of cores)'),
 
   // The service
