@@ -4,6 +4,7 @@ import ort from 'onnxruntime-node';
 import type { Box, ImageEmbedding, RgbFrame } from '../types.js';
 import { MULTIMASK_LOGITS, MULTIMASK_SCORES, prepareDecoder } from './decoder-graph.js';
 import { prepareInt8Encoder } from './encoder-int8.js';
+import { EncoderThread } from './encoder-thread.js';
 import { DEFAULT_MANIFEST, PROJECT_ROOT, resolveModel, type ModelContract, type ResolvedModel } from './models.js';
 import { candidateShapes, chooseMaskIndex, chooseWholeObject, upscaleLogitsWindow, windowToImage } from './postprocess.js';
 import { resizeLongestSideShape, resizeRgb, toEncoderTensor, toModelCoords } from './preprocess.js';
@@ -113,7 +114,7 @@ export class SamSegmenter {
 
   private constructor(
     readonly model: ResolvedModel,
-    private readonly encoder: ort.InferenceSession,
+    private readonly encoder: EncoderThread,
     private readonly decoder: ort.InferenceSession,
     /** Whether both sessions loaded ONNX Runtime's optimised graphs from the cache (see session-cache.ts). */
     readonly optimisedFromCache: boolean,
@@ -130,7 +131,9 @@ export class SamSegmenter {
     const opts = sessionOptions(options.threads ?? availableParallelism(), options.memoryArena ?? true);
     const [encoder, decoder] = await Promise.all([
       // A derived file's name carries the original's hash and the derivation's version.
-      createCachedSession(encoderPath, int8 ? path.basename(encoderPath) : model.encoderSha256, 'encoder', opts, cacheDir),
+      createCachedSession(encoderPath, int8 ? path.basename(encoderPath) : model.encoderSha256, 'encoder', opts, cacheDir, (file, o) =>
+        EncoderThread.start(file, o, model.contract.encoderInput, model.contract.encoderOutput),
+      ),
       createCachedSession(decoderPath, path.basename(decoderPath), 'decoder', opts, cacheDir),
     ]);
     return new SamSegmenter(model, encoder.session, decoder.session, encoder.fromCache && decoder.fromCache, precision);
@@ -140,28 +143,25 @@ export class SamSegmenter {
     return this.model.contract;
   }
 
-  /** Runs the image encoder once for a frame. */
+  /** Runs the image encoder once for a frame, in its own thread (see encoder-thread.ts). */
   async embed(frame: RgbFrame): Promise<ImageEmbedding> {
-    const { inputSize, mean, std, encoderInput, encoderOutput, embeddingShape } = this.contract;
+    const { inputSize, mean, std, embeddingShape } = this.contract;
     const resized = resizeLongestSideShape(frame.width, frame.height, inputSize);
     const rgb = await resizeRgb(frame, resized);
-    // [1, 3, inputSize, inputSize]
-    const input = new ort.Tensor('float32', toEncoderTensor(rgb, resized, inputSize, mean, std), [1, 3, inputSize, inputSize]);
-    const started = runStart();
-    const output = await this.encoder.run({ [encoderInput]: input });
-    this.timings.encoderMs += performance.now() - (await started);
+    const input = toEncoderTensor(rgb, resized, inputSize, mean, std); // [1, 3, inputSize, inputSize]
+    const embedding = await this.encoder.run(input, [1, 3, inputSize, inputSize]);
+    this.timings.encoderMs += embedding.ms;
     this.timings.encoderRuns++;
-    const embedding = output[encoderOutput];
     const expected = embeddingShape.reduce((a, b) => a * b, 1);
-    if (embedding.size !== expected) {
-      throw new Error(`encoder output has ${embedding.size} values, the contract says ${embeddingShape.join('x')}`);
+    if (embedding.data.length !== expected) {
+      throw new Error(`encoder output has ${embedding.data.length} values, the contract says ${embeddingShape.join('x')}`);
     }
     return {
       width: frame.width,
       height: frame.height,
       resizedWidth: resized.width,
       resizedHeight: resized.height,
-      data: embedding.data as Float32Array,
+      data: embedding.data,
     };
   }
 

@@ -19,11 +19,16 @@ import { tempNameFor } from '../util/atomic.js';
  * an upgrade is never misread, only filled again.
  */
 
-export interface CachedSession {
-  session: ort.InferenceSession;
+export interface CachedSession<S = ort.InferenceSession> {
+  session: S;
   /** Whether the optimised graph came from the cache. */
   fromCache: boolean;
 }
+
+/** Creates a session from a file; by default in this thread, see EncoderThread for another. */
+export type SessionFactory<S> = (file: string, options: ort.InferenceSession.SessionOptions) => Promise<S>;
+
+const inThisThread: SessionFactory<ort.InferenceSession> = (file, options) => ort.InferenceSession.create(file, options);
 
 function cpuSignature(): string {
   let flags = '';
@@ -50,17 +55,18 @@ function optimisedGraphName(role: string, modelIdentity: string): string {
  * loading the cached optimised graph when there is one and writing it
  * otherwise. A cached file that does not load is removed and rebuilt.
  */
-export async function createCachedSession(
+export async function createCachedSession<S = ort.InferenceSession>(
   modelPath: string,
   modelIdentity: string,
   role: string,
   options: ort.InferenceSession.SessionOptions,
   cacheDir: string,
-): Promise<CachedSession> {
+  create: SessionFactory<S> = inThisThread as SessionFactory<S>,
+): Promise<CachedSession<S>> {
   const cached = path.join(cacheDir, optimisedGraphName(role, modelIdentity));
   if (existsSync(cached)) {
     try {
-      const session = await ort.InferenceSession.create(cached, { ...options, graphOptimizationLevel: 'disabled' });
+      const session = await create(cached, { ...options, graphOptimizationLevel: 'disabled' });
       return { session, fromCache: true };
     } catch {
       await rm(cached, { force: true });
@@ -71,7 +77,7 @@ export async function createCachedSession(
   // rename mean a concurrent worker never loads half a file.
   const temp = tempNameFor(cached);
   try {
-    const session = await ort.InferenceSession.create(modelPath, {
+    const session = await create(modelPath, {
       ...options,
       graphOptimizationLevel: 'all',
       optimizedModelFilePath: temp,

@@ -75,6 +75,18 @@ describe('SamSegmenter on a drawn scene (real model)', () => {
   });
 });
 
+describe('the image encoder in its own thread', () => {
+  it('leaves the main thread free while it runs, so the rest of a frame overlaps with it', async () => {
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 10);
+    onTestFinished(() => clearInterval(timer));
+    const again = await segmenter.embed(scene);
+    // The run takes most of a second; on the main thread it would block every tick.
+    expect(ticks).toBeGreaterThan(10);
+    expect(bytes(again.data).equals(bytes(embedding.data))).toBe(true);
+  });
+});
+
 describe('the prepared decoder against the shipped one', () => {
   it('gives the same scores and, upscaled in TypeScript, the same full-size logits', async () => {
     const model = await resolveModel();
