@@ -12,13 +12,15 @@
  * over the first frame's centre area are used unless --prompts FILE gives
  * real ones. --no-arena turns ONNX Runtime's memory arena off, to compare.
  *
- * Stages: encode (the image encoder in ONNX Runtime; it runs one frame ahead,
- * alongside the rest), then the loop's own turns: decode (waiting for
+ * Stages: encode (the image encoder in ONNX Runtime, in its own thread; it
+ * runs one frame ahead, alongside the rest), then the loop's own turns: decode (waiting for
  * ffmpeg's frames), encoder-wait (for the next embedding), decode-prompts (the
  * prompt decoder in ONNX Runtime), track (Lucas-Kanade), render (painting,
  * the overlay encoder's intake, PNGs), other (point handling, mask
  * post-processing, the appearance model, embedding store I/O). Under overlap
- * a stage's time includes waiting for the CPU. The last line:
+ * a stage's time includes waiting for the CPU, and so do the encoder's and
+ * decoder's run times: with several objects the two share the cores, so the
+ * sum of run times exceeds the wall time (ratio below 1). The last line:
  *   ratio=<wall / ONNX time> fps=.. encoder_ms=<per frame> decoder_ms=<per decoder run> peak_rss_mb=..
  *   startup_ms=<model load + first frame> load_ms=<model load> cached_graphs=<optimised graphs read from disk: yes|no>
  */

@@ -55,8 +55,8 @@ export async function* trackFrames(input: TrackFramesInput): AsyncGenerator<Trac
   let started = false;
   const frames = input.frames[Symbol.asyncIterator]();
   try {
-    // One frame of lookahead: the next frame's embedding is computed (in ONNX Runtime's
-    // threads) while this frame's points, decoder passes and masks are worked out.
+    // One frame of lookahead: the next frame's embedding is computed (in the encoder's
+    // own thread) while this frame's points, decoder passes and masks are worked out.
     let next = await frames.next();
     let nextEmbedding = next.done ? undefined : quiet(input.embed(next.value));
     while (!next.done) {
