@@ -53,7 +53,8 @@ function optimisedGraphName(role: string, modelIdentity: string): string {
 /**
  * A session for `modelPath` with `options` (graph optimisation 'all'),
  * loading the cached optimised graph when there is one and writing it
- * otherwise. A cached file that does not load is removed and rebuilt.
+ * otherwise. A cached file that does not load is removed and rebuilt; a
+ * cache that cannot be written is done without.
  */
 export async function createCachedSession<S = ort.InferenceSession>(
   modelPath: string,
@@ -69,14 +70,14 @@ export async function createCachedSession<S = ort.InferenceSession>(
       const session = await create(cached, { ...options, graphOptimizationLevel: 'disabled' });
       return { session, fromCache: true };
     } catch {
-      await rm(cached, { force: true });
+      await rm(cached, { force: true }).catch(() => undefined);
     }
   }
-  await mkdir(cacheDir, { recursive: true });
   // ORT writes the file while it creates the session; a temporary name and a
   // rename mean a concurrent worker never loads half a file.
   const temp = tempNameFor(cached);
   try {
+    await mkdir(cacheDir, { recursive: true });
     const session = await create(modelPath, {
       ...options,
       graphOptimizationLevel: 'all',
@@ -86,8 +87,10 @@ export async function createCachedSession<S = ort.InferenceSession>(
     });
     await rename(temp, cached).catch(() => rm(temp, { force: true }));
     return { session, fromCache: false };
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
+  } catch {
+    await rm(temp, { force: true }).catch(() => undefined);
+    // The cache could not be written (a read-only install, a full disk): the cache
+    // only saves start-up time, so go on without it. A model that does not load fails here.
+    return { session: await create(modelPath, { ...options, graphOptimizationLevel: 'all' }), fromCache: false };
   }
 }

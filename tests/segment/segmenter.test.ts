@@ -7,6 +7,7 @@ import { maskFromClicks } from '../../src/segment/click-to-mask.js';
 import { resolveModel } from '../../src/segment/models.js';
 import { maskIoU } from '../../src/segment/postprocess.js';
 import { SamSegmenter } from '../../src/segment/segmenter.js';
+import { createCachedSession } from '../../src/segment/session-cache.js';
 import type { ImageEmbedding } from '../../src/types.js';
 import { discMask, drawScene, rectMask } from '../helpers/images.js';
 
@@ -139,6 +140,16 @@ describe("ONNX Runtime's optimised graphs on disk", () => {
     const prompt = { points: [{ x: 140, y: 170, label: 1 as const }] };
     const [ours, theirs] = [await segmenter.decode(embedding, prompt, 'best'), await again.decode(embedding, prompt, 'best')];
     expect(bytes(theirs.tokenLogits).equals(bytes(ours.tokenLogits))).toBe(true);
+  });
+
+  it('goes on without the cache when it cannot be written', async () => {
+    const decoderFile = path.join(cacheDir, (await readdir(cacheDir)).find((f) => f.endsWith('-multimask-v1.onnx'))!);
+    // A "directory" under a regular file: mkdir fails (ENOTDIR), even for root.
+    const unwritable = path.join(decoderFile, 'cache');
+    const { session, fromCache } = await createCachedSession(decoderFile, 'test', 'decoder', {}, unwritable);
+    onTestFinished(() => session.release());
+    expect(fromCache).toBe(false);
+    expect(session.outputNames).toContain('multimask_low_res_masks');
   });
 
   it('replaces a cached file that does not load', async () => {
