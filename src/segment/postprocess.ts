@@ -156,16 +156,19 @@ export interface LogitsWindow {
   logits: Float32Array;
 }
 
-/** Columns and rows of the cells with a positive logit, or null if there is none. */
-function positiveCells(lowRes: Float32Array, size: number): { x: Span; y: Span } | null {
-  let x0 = size;
-  let y0 = size;
+/**
+ * Tight box [x0, y0, x1, y1] (inclusive) around the values above `threshold`
+ * in a row-major [height, width] grid, or null when there is none.
+ */
+function boxAbove(values: ArrayLike<number>, width: number, height: number, threshold: number): Box | null {
+  let x0 = width;
+  let y0 = height;
   let x1 = -1;
   let y1 = -1;
-  for (let y = 0; y < size; y++) {
-    const row = y * size;
-    for (let x = 0; x < size; x++) {
-      if (lowRes[row + x] > 0) {
+  for (let y = 0; y < height; y++) {
+    const row = y * width;
+    for (let x = 0; x < width; x++) {
+      if (values[row + x] > threshold) {
         if (x < x0) x0 = x;
         if (x > x1) x1 = x;
         if (y < y0) y0 = y;
@@ -173,7 +176,7 @@ function positiveCells(lowRes: Float32Array, size: number): { x: Span; y: Span }
       }
     }
   }
-  return x1 < 0 ? null : { x: { start: x0, end: x1 + 1 }, y: { start: y0, end: y1 + 1 } };
+  return x1 < 0 ? null : [x0, y0, x1, y1];
 }
 
 /**
@@ -192,8 +195,9 @@ export function upscaleLogitsWindow(
   resized: ResizedShape,
   image: { width: number; height: number },
 ): LogitsWindow | null {
-  const cells = positiveCells(lowRes, lowResSize);
-  if (!cells) return null;
+  const box = boxAbove(lowRes, lowResSize, lowResSize, 0);
+  if (!box) return null;
+  const cells = { x: { start: box[0], end: box[2] + 1 }, y: { start: box[1], end: box[3] + 1 } };
   // Stage 1: low-res -> the unpadded part of the input-size square.
   const padX = linearResizeTaps(lowResSize, inputSize, resized.width);
   const padY = linearResizeTaps(lowResSize, inputSize, resized.height);
@@ -223,27 +227,16 @@ export function windowToImage(window: LogitsWindow | null, width: number, height
   const mask: BinaryMask = { width, height, data: new Uint8Array(width * height) };
   if (!window) return { logits, mask, box: null };
   const w = spanLength(window.x);
-  let x0 = width;
-  let y0 = height;
-  let x1 = -1;
-  let y1 = -1;
-  for (let row = 0; row < spanLength(window.y); row++) {
-    const y = window.y.start + row;
+  const h = spanLength(window.y);
+  for (let row = 0; row < h; row++) {
     const src = row * w;
-    const dst = y * width + window.x.start;
+    const dst = (window.y.start + row) * width + window.x.start;
     logits.set(window.logits.subarray(src, src + w), dst);
-    for (let col = 0; col < w; col++) {
-      if (window.logits[src + col] > 0) {
-        mask.data[dst + col] = 1;
-        const x = window.x.start + col;
-        if (x < x0) x0 = x;
-        if (x > x1) x1 = x;
-        if (y < y0) y0 = y;
-        y1 = y;
-      }
-    }
+    for (let col = 0; col < w; col++) mask.data[dst + col] = window.logits[src + col] > 0 ? 1 : 0;
   }
-  return { logits, mask, box: x1 < 0 ? null : [x0, y0, x1, y1] };
+  const inWindow = boxAbove(window.logits, w, h, 0);
+  const box: Box | null = inWindow && [inWindow[0] + window.x.start, inWindow[1] + window.y.start, inWindow[2] + window.x.start, inWindow[3] + window.y.start];
+  return { logits, mask, box };
 }
 
 /** Logits -> binary mask: SAM's mask_threshold is 0.0. */
@@ -375,23 +368,7 @@ export function candidateShapes(
 
 /** Tight box [x0, y0, x1, y1] around the mask (x1, y1 inclusive, as SAM's batched_mask_to_box), or null if empty. */
 export function maskBox(mask: BinaryMask): Box | null {
-  const { width, height, data } = mask;
-  let x0 = width;
-  let y0 = height;
-  let x1 = -1;
-  let y1 = -1;
-  for (let y = 0; y < height; y++) {
-    const row = y * width;
-    for (let x = 0; x < width; x++) {
-      if (data[row + x]) {
-        if (x < x0) x0 = x;
-        if (x > x1) x1 = x;
-        if (y < y0) y0 = y;
-        y1 = y;
-      }
-    }
-  }
-  return x1 < 0 ? null : [x0, y0, x1, y1];
+  return boxAbove(mask.data, mask.width, mask.height, 0);
 }
 
 export function maskArea(mask: BinaryMask): number {
