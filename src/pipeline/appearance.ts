@@ -16,7 +16,7 @@ import type { BinaryMask, ImageEmbedding } from '../types.js';
 /** Cosine similarities margin: > 0 means closer to the object's samples than to the background's. */
 export type Margin = number;
 
-interface CellGrid {
+export interface CellGrid {
   /** Cells of the embedding grid that hold image (not padding). */
   cols: number;
   rows: number;

@@ -3,8 +3,11 @@ import { maskArea, maskBox } from '../segment/postprocess.js';
 import type { DecodePoint, DecodeResult, SamSegmenter } from '../segment/segmenter.js';
 import type { PointTracker } from '../tracker/types.js';
 import { sampleNegativePoints, samplePositivePoints } from '../tracker/query-points.js';
-import { AppearanceModel } from './appearance.js';
-import { timedSync } from '../util/profile.js';
+import type { MemoryReader } from '../segment/memory-read.js';
+import { warpByFlow, type DenseFlow, type FlowField } from '../tracker/dense-flow.js';
+import { AppearanceModel, cellGrid } from './appearance.js';
+import { dropUnbelievedParts, frameCells, meanOverMask, ObjectMemory, type FrameCells } from './object-memory.js';
+import { timed, timedSync } from '../util/profile.js';
 
 /**
  * SAM-PT (Rajič et al. 2023) for several objects in one direction of time:
@@ -43,6 +46,23 @@ export interface SamPtOptions {
   redetectMargin: number;
   /** Learn from a confidently segmented frame every this many frames. */
   appearanceUpdateEvery: number;
+  /** Carry the previous mask by dense optical flow, cell by cell, rather than by the points' median shift. */
+  denseFlow: boolean;
+  /**
+   * A space-time memory of each object over the encoder's features (see
+   * object-memory.ts): it decides whether a mask is the object, drops points
+   * and mask parts it does not believe in, and finds a lost object again.
+   * It takes over those decisions from the appearance model.
+   */
+  memory: boolean;
+  /**
+   * The memory's mean object probability over a mask: a followed object
+   * stays found at `keepBelief` or more; a lost one, or a region found by
+   * searching the frame, needs `findBelief`. The gap between them is the
+   * hysteresis that keeps small numeric noise from flipping the decision.
+   */
+  keepBelief: number;
+  findBelief: number;
 }
 
 export const DEFAULT_SAM_PT_OPTIONS: SamPtOptions = {
@@ -58,6 +78,10 @@ export const DEFAULT_SAM_PT_OPTIONS: SamPtOptions = {
   appearance: true,
   redetectMargin: 0.05,
   appearanceUpdateEvery: 5,
+  denseFlow: true,
+  memory: true,
+  keepBelief: 0.3,
+  findBelief: 0.5,
 };
 
 /** One object's result on one frame, before overlaps between objects are resolved. */
@@ -79,6 +103,17 @@ interface Segmented {
   logits: Float32Array;
   /** Appearance margin of the mask, once measured. */
   margin?: number;
+  /** The memory's mean object probability over the mask, once measured. */
+  belief?: number;
+}
+
+/** What every object's step on one frame shares. */
+interface FrameContext {
+  /** Dense flow from this frame back to the previous one, on SAM's low-res grid (with denseFlow). */
+  flow?: FlowField;
+  /** The frame's cell features and each object's memory read (with memory). */
+  cells?: FrameCells;
+  beliefs: Map<number, Float32Array>;
 }
 
 interface QueryPoint {
@@ -102,18 +137,33 @@ interface ObjectState {
   /** Running means over accepted masks: how object-like and how large the object usually is. */
   typicalMargin?: number;
   typicalArea?: number;
+  memory?: ObjectMemory;
+  /** Whether the object was found on the last frame (the memory's hysteresis). */
+  present: boolean;
+}
+
+/** What a propagator may use beyond the segmenter and the point tracker. */
+export interface SamPtParts {
+  memoryReader?: MemoryReader;
+  flow?: DenseFlow;
 }
 
 export class SamPtPropagator {
   private readonly objects = new Map<number, ObjectState>();
   private points: QueryPoint[] = [];
   private frame?: RgbFrame;
+  /** The frame the dense flow last saw. */
+  private flowFrame?: number;
 
   constructor(
     private readonly segmenter: SamSegmenter,
     private readonly tracker: PointTracker,
     private readonly options: SamPtOptions = DEFAULT_SAM_PT_OPTIONS,
-  ) {}
+    private readonly parts: SamPtParts = {},
+  ) {
+    if (options.memory && !parts.memoryReader) throw new Error('SamPtOptions.memory needs a MemoryReader');
+    if (options.denseFlow && !parts.flow) throw new Error('SamPtOptions.denseFlow needs a DenseFlow');
+  }
 
   get objectIds(): number[] {
     return [...this.objects.keys()];
@@ -125,14 +175,21 @@ export class SamPtPropagator {
    */
   setObject(frame: RgbFrame, embedding: ImageEmbedding, objectId: number, mask: BinaryMask, lowRes: Float32Array): void {
     this.frame = frame;
+    if (this.parts.flow && this.flowFrame !== frame.index) {
+      const grid = this.lowResGrid(embedding);
+      this.parts.flow.reset(frame, grid.width, grid.height);
+      this.flowFrame = frame.index;
+    }
     this.objects.set(objectId, {
       id: objectId,
       lowRes,
       box: maskBox(mask) ?? undefined,
       motion: [0, 0],
       framesSinceReinit: 0,
-      appearance: this.options.appearance ? AppearanceModel.fromMask(embedding, mask) : undefined,
+      appearance: this.options.appearance && !this.options.memory ? AppearanceModel.fromMask(embedding, mask) : undefined,
       framesSinceLearn: 0,
+      memory: this.options.memory ? ObjectMemory.fromMask(frameCells(embedding), mask) : undefined,
+      present: true,
     });
     this.resample(objectId, mask);
     this.restartTracker();
@@ -146,9 +203,10 @@ export class SamPtPropagator {
   /** Moves to the next frame (in this propagator's direction) and segments every object on it. */
   async step(frame: RgbFrame, embedding: ImageEmbedding): Promise<ObjectFrameResult[]> {
     this.trackPoints(frame);
-    this.dropPointsOnBackground(embedding);
+    const context = await this.frameContext(frame, embedding);
+    this.dropPointsOnBackground(embedding, context);
     const results: ObjectFrameResult[] = [];
-    for (const state of this.objects.values()) results.push(await this.segmentObject(state, embedding));
+    for (const state of this.objects.values()) results.push(await this.segmentObject(state, embedding, context));
     let resampled = false;
     for (const [i, state] of [...this.objects.values()].entries()) resampled = this.maintainPoints(state, results[i]) || resampled;
     if (resampled) this.restartTracker();
@@ -180,10 +238,44 @@ export class SamPtPropagator {
     }
   }
 
-  /** Positive points whose feature is closer to the background's than to the object's have slid off it. */
-  private dropPointsOnBackground(embedding: ImageEmbedding): void {
+  /** SAM's low-res grid cells that hold the image (the rest is padding). */
+  private lowResGrid(embedding: ImageEmbedding): { width: number; height: number } {
+    const { lowResMaskSize, inputSize } = this.segmenter.contract;
+    const scale = lowResMaskSize / inputSize;
+    return { width: Math.max(1, Math.round(embedding.resizedWidth * scale)), height: Math.max(1, Math.round(embedding.resizedHeight * scale)) };
+  }
+
+  /** The frame's dense flow and every object's memory read. */
+  private async frameContext(frame: RgbFrame, embedding: ImageEmbedding): Promise<FrameContext> {
+    const context: FrameContext = { beliefs: new Map() };
+    if (this.parts.flow) {
+      const grid = this.lowResGrid(embedding);
+      context.flow = timedSync('flow', () => this.parts.flow!.step(frame, grid.width, grid.height));
+      this.flowFrame = frame.index;
+    }
+    if (this.parts.memoryReader) {
+      const cells = timedSync('memory', () => frameCells(embedding));
+      context.cells = cells;
+      for (const state of this.objects.values()) {
+        if (state.memory) context.beliefs.set(state.id, await timed('memory', () => state.memory!.read(this.parts.memoryReader!, cells)));
+      }
+    }
+    return context;
+  }
+
+  /**
+   * Positive points that slid off the object: onto cells the memory does not
+   * believe are the object, or (without the memory) cells whose feature is
+   * closer to the background's samples than to the object's.
+   */
+  private dropPointsOnBackground(embedding: ImageEmbedding, context: FrameContext): void {
     for (const p of this.points) {
       if (!p.visible || p.label !== 1) continue;
+      const belief = context.beliefs.get(p.objectId);
+      if (belief && context.cells) {
+        if (belief[cellAt(context.cells.grid, p.x, p.y)] < this.options.keepBelief) p.visible = false;
+        continue;
+      }
       const appearance = this.objects.get(p.objectId)?.appearance;
       if (appearance && appearance.marginAt(embedding, p.x, p.y) < 0) p.visible = false;
     }
@@ -208,9 +300,10 @@ export class SamPtPropagator {
    * visible point the carried mask alone prompts, so a short loss of points
    * does not lose the object.
    */
-  private async segmentObject(state: ObjectState, embedding: ImageEmbedding): Promise<ObjectFrameResult> {
+  private async segmentObject(state: ObjectState, embedding: ImageEmbedding, context: FrameContext): Promise<ObjectFrameResult> {
     const { positives, negatives } = this.promptPoints(state);
-    const carried = this.options.carryMask && state.lowRes && state.box ? this.carryForward(state, embedding) : undefined;
+    const carried = this.options.carryMask && state.lowRes && state.box ? this.carryForward(state, embedding, context.flow) : undefined;
+    const belief = context.beliefs.get(state.id);
     let found: Segmented | undefined;
     if (positives.length > 0 || carried) {
       found = await this.decodePasses(embedding, {
@@ -219,22 +312,41 @@ export class SamPtPropagator {
         lowRes: carried?.lowRes,
         box: carried?.box,
       });
-      if (!this.accept(state, embedding, found)) found = undefined;
+      if (belief) found = this.withoutUnbelievedParts(embedding, found, belief, context.cells!);
+      if (!this.accept(state, embedding, found, belief, context.cells)) found = undefined;
     }
-    if (!found && state.appearance) {
-      found = await this.redetect(state, embedding);
-      if (found && !this.acceptFound(state, embedding, found)) found = undefined;
+    if (!found && (belief || state.appearance)) {
+      found = await this.redetect(state, embedding, context);
+      if (found && !this.acceptFound(state, embedding, found, belief, context.cells)) found = undefined;
     }
     state.lowRes = found?.lowRes;
     state.box = found?.box ?? undefined;
-    if (found) this.remember(state, embedding, found);
+    state.present = found !== undefined;
+    if (found) this.remember(state, embedding, found, context.cells);
     if (!found) return { objectId: state.id, visible: false, score: 0 };
     return { objectId: state.id, visible: true, score: found.score, logits: found.logits, mask: found.mask };
   }
 
-  /** SAM's score, a non-empty mask, and (with the appearance model) a mask that looks like the object. */
-  private accept(state: ObjectState, embedding: ImageEmbedding, found: Segmented): boolean {
+  /** The mask without the separate parts the memory does not believe are the object (a look-alike beside it). */
+  private withoutUnbelievedParts(embedding: ImageEmbedding, found: Segmented, belief: Float32Array, cells: FrameCells): Segmented {
+    const { lowResMaskSize } = this.segmenter.contract;
+    const lowRes = dropUnbelievedParts(found.lowRes, lowResMaskSize, this.lowResGrid(embedding), belief, cells.grid, this.options.keepBelief, OUTSIDE_LOGIT);
+    if (lowRes === found.lowRes) return found;
+    const image = this.segmenter.toImage(embedding, lowRes);
+    return { lowRes, score: found.score, mask: image.mask, box: image.box, logits: image.logits };
+  }
+
+  /**
+   * SAM's score, a non-empty mask, and a mask that looks like the object: by
+   * the memory (with hysteresis: a lost object needs more to be found again
+   * than a followed one to stay found), or by the appearance model.
+   */
+  private accept(state: ObjectState, embedding: ImageEmbedding, found: Segmented, belief?: Float32Array, cells?: FrameCells): boolean {
     if (found.score < this.options.minScore || maskArea(found.mask) === 0) return false;
+    if (belief && cells) {
+      found.belief = meanOverMask(belief, found.mask, cells.grid);
+      return found.belief >= (state.present ? this.options.keepBelief : this.options.findBelief);
+    }
     if (!state.appearance) return true;
     found.margin = state.appearance.maskMargin(embedding, found.mask);
     return found.margin > 0;
@@ -242,21 +354,24 @@ export class SamPtPropagator {
 
   /**
    * A region found by searching the whole frame must be more convincing than
-   * a mask that follows the tracked points: as object-like as the object
-   * usually is (half its typical margin), and not a sliver of its usual size.
+   * a mask that follows the tracked points: believed in as a found object
+   * must be (or as object-like as the object usually is, half its typical
+   * appearance margin), and not a sliver of its usual size.
    */
-  private acceptFound(state: ObjectState, embedding: ImageEmbedding, found: Segmented): boolean {
-    if (!this.accept(state, embedding, found)) return false;
-    const minMargin = Math.max(this.options.redetectMargin, 0.5 * (state.typicalMargin ?? 0));
+  private acceptFound(state: ObjectState, embedding: ImageEmbedding, found: Segmented, belief?: Float32Array, cells?: FrameCells): boolean {
+    if (!this.accept(state, embedding, found, belief, cells)) return false;
     const minArea = 0.2 * (state.typicalArea ?? 0);
-    return found.margin! >= minMargin && maskArea(found.mask) >= minArea;
+    if (maskArea(found.mask) < minArea) return false;
+    if (belief) return found.belief! >= this.options.findBelief;
+    return found.margin! >= Math.max(this.options.redetectMargin, 0.5 * (state.typicalMargin ?? 0));
   }
 
-  /** Updates the running means and, now and then, the appearance model. */
-  private remember(state: ObjectState, embedding: ImageEmbedding, found: Segmented): void {
+  /** Updates the running means and, now and then, the appearance model; confident frames join the memory. */
+  private remember(state: ObjectState, embedding: ImageEmbedding, found: Segmented, cells?: FrameCells): void {
     const ema = (old: number | undefined, value: number) => (old === undefined ? value : 0.9 * old + 0.1 * value);
     state.typicalArea = ema(state.typicalArea, maskArea(found.mask));
     if (found.margin !== undefined) state.typicalMargin = ema(state.typicalMargin, found.margin);
+    if (state.memory && cells && (found.belief ?? 0) >= this.options.findBelief) state.memory.add(cells, found.mask);
     if (state.appearance && ++state.framesSinceLearn >= this.options.appearanceUpdateEvery) {
       state.appearance.update(embedding, found.mask);
       state.framesSinceLearn = 0;
@@ -282,20 +397,23 @@ export class SamPtPropagator {
   }
 
   /**
-   * Looks for a lost object: the most object-like connected region of the
-   * frame by the appearance model, prompted with its most object-like cells
-   * and its box.
+   * Looks for a lost object: the connected region of the frame the memory
+   * believes in most (or, without it, the most object-like by the appearance
+   * model), prompted with its strongest cells and its box.
    */
-  private async redetect(state: ObjectState, embedding: ImageEmbedding): Promise<Segmented | undefined> {
-    const { margins, grid } = state.appearance!.marginMap(embedding);
-    const region = strongestRegion(margins, grid.cols, grid.rows, this.options.redetectMargin);
+  private async redetect(state: ObjectState, embedding: ImageEmbedding, context: FrameContext): Promise<Segmented | undefined> {
+    const belief = context.beliefs.get(state.id);
+    const { scores, grid, threshold } = belief
+      ? { scores: belief, grid: context.cells!.grid, threshold: this.options.findBelief }
+      : this.appearanceScores(state, embedding);
+    const region = strongestRegion(scores, grid.cols, grid.rows, threshold);
     if (!region || region.cells.length < 2) return undefined;
     const centre = (cell: number): DecodePoint => ({
       x: ((cell % grid.cols) + 0.5) * grid.cellWidth,
       y: (Math.floor(cell / grid.cols) + 0.5) * grid.cellHeight,
       label: 1,
     });
-    const best = [...region.cells].sort((a, b) => margins[b] - margins[a]).slice(0, 3).map(centre);
+    const best = [...region.cells].sort((a, b) => scores[b] - scores[a]).slice(0, 3).map(centre);
     const box: Box = [
       region.x0 * grid.cellWidth,
       region.y0 * grid.cellHeight,
@@ -305,25 +423,40 @@ export class SamPtPropagator {
     return this.decodePasses(embedding, { points: best, refinePoints: best, box });
   }
 
+  private appearanceScores(state: ObjectState, embedding: ImageEmbedding) {
+    const { margins, grid } = state.appearance!.marginMap(embedding);
+    return { scores: margins, grid, threshold: this.options.redetectMargin };
+  }
+
   /**
-   * The last frame's mask prompt, moved by the object's motion. The box is
-   * loosened by a share of its size: the motion estimate may be off and the
-   * object may grow, and a box that cuts the object makes SAM cut it too,
-   * frame after frame.
+   * The last frame's mask prompt, moved to this frame: warped cell by cell
+   * by the dense flow when there is one, else shifted by the object's median
+   * motion. The box is loosened by a share of its size: the motion estimate
+   * may be off and the object may grow, and a box that cuts the object makes
+   * SAM cut it too, frame after frame.
    */
-  private carryForward(state: ObjectState, embedding: ImageEmbedding): { lowRes: Float32Array; box: Box } {
+  private carryForward(state: ObjectState, embedding: ImageEmbedding, flow?: FlowField): { lowRes: Float32Array; box: Box } {
+    const { lowResMaskSize, inputSize } = this.segmenter.contract;
+    if (flow) {
+      const lowRes = warpByFlow(state.lowRes!, lowResMaskSize, flow, OUTSIDE_LOGIT);
+      const box = this.segmenter.toImage(embedding, lowRes).box;
+      if (box) return { lowRes, box: this.loosen(box, [0, 0], embedding) };
+    }
     const [dx, dy] = state.motion;
-    const [x0, y0, x1, y1] = state.box!;
+    // Image pixels -> low-res cells: resized / original per axis, then low-res / input size.
+    const sx = (embedding.resizedWidth / embedding.width) * (lowResMaskSize / inputSize);
+    const sy = (embedding.resizedHeight / embedding.height) * (lowResMaskSize / inputSize);
+    const lowRes = shiftLogits(state.lowRes!, lowResMaskSize, Math.round(dx * sx), Math.round(dy * sy));
+    return { lowRes, box: this.loosen(state.box!, state.motion, embedding) };
+  }
+
+  /** A box moved by (dx, dy) and widened by `boxSlack` of its size on each side, inside the image. */
+  private loosen([x0, y0, x1, y1]: Box, [dx, dy]: [number, number], embedding: ImageEmbedding): Box {
     const mx = (x1 - x0) * this.options.boxSlack;
     const my = (y1 - y0) * this.options.boxSlack;
     const clampX = (x: number) => Math.min(embedding.width - 1, Math.max(0, x));
     const clampY = (y: number) => Math.min(embedding.height - 1, Math.max(0, y));
-    const box: Box = [clampX(x0 + dx - mx), clampY(y0 + dy - my), clampX(x1 + dx + mx), clampY(y1 + dy + my)];
-    const { lowResMaskSize, inputSize } = this.segmenter.contract;
-    // Image pixels -> low-res cells: resized / original per axis, then low-res / input size.
-    const sx = (embedding.resizedWidth / embedding.width) * (lowResMaskSize / inputSize);
-    const sy = (embedding.resizedHeight / embedding.height) * (lowResMaskSize / inputSize);
-    return { lowRes: shiftLogits(state.lowRes!, lowResMaskSize, Math.round(dx * sx), Math.round(dy * sy)), box };
+    return [clampX(x0 + dx - mx), clampY(y0 + dy - my), clampX(x1 + dx + mx), clampY(y1 + dy + my)];
   }
 
   /** Drops positives that left the mask; re-samples when too few remain. Returns whether points changed. */
@@ -364,6 +497,13 @@ export class SamPtPropagator {
     });
     if (this.frame) timedSync('track', () => this.tracker.init(this.frame!, flat));
   }
+}
+
+/** The index of the image cell under image point (x, y). */
+function cellAt(grid: FrameCells['grid'], x: number, y: number): number {
+  const col = Math.min(grid.cols - 1, Math.max(0, Math.floor(x / grid.cellWidth)));
+  const row = Math.min(grid.rows - 1, Math.max(0, Math.floor(y / grid.cellHeight)));
+  return row * grid.cols + col;
 }
 
 function median(values: number[]): number {

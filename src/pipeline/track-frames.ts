@@ -1,6 +1,8 @@
 import type { BinaryMask, FramePrompt, ImageEmbedding, Prompts, RgbFrame } from '../types.js';
 import { maskFromClicks } from '../segment/click-to-mask.js';
 import type { SamSegmenter } from '../segment/segmenter.js';
+import { MemoryReader } from '../segment/memory-read.js';
+import { DenseFlow } from '../tracker/dense-flow.js';
 import { LucasKanadeTracker } from '../tracker/lucas-kanade.js';
 import { timed } from '../util/profile.js';
 import { maskOfIndex, resolveOverlaps } from './overlaps.js';
@@ -51,7 +53,9 @@ export async function* trackFrames(input: TrackFramesInput): AsyncGenerator<Trac
   const options = { ...DEFAULT_SAM_PT_OPTIONS, ...input.options };
   const byFrame = promptsByFrame(input.prompts);
   const tracker = await LucasKanadeTracker.create();
-  const propagator = new SamPtPropagator(segmenter, tracker, options);
+  const flow = options.denseFlow ? await DenseFlow.create() : undefined;
+  const memoryReader = options.memory ? await MemoryReader.create(segmenter.contract.embeddingShape[1]) : undefined;
+  const propagator = new SamPtPropagator(segmenter, tracker, options, { flow, memoryReader });
   let started = false;
   const frames = input.frames[Symbol.asyncIterator]();
   try {
@@ -85,6 +89,8 @@ export async function* trackFrames(input: TrackFramesInput): AsyncGenerator<Trac
     }
   } finally {
     tracker.dispose();
+    flow?.dispose();
+    await memoryReader?.dispose();
     await frames.return?.();
   }
 }
