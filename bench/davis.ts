@@ -2,7 +2,7 @@
  * Video object segmentation quality on DAVIS-style sequences.
  *
  *   npm run bench:davis -- --data DIR [--sequences a,b] [--max-frames N] [--cache DIR] [--no-context]
- *                          [--options '{"appearance":false}'] [--per-frame] [--float16]
+ *                          [--options '{"appearance":false}'] [--per-frame] [--float16] [--multi]
  *
  * Clicks are derived from each sequence's first annotation (deepest interior
  * point, two more positives, one negative); the tracking pipeline runs from
@@ -12,7 +12,10 @@
  * no-tracking baseline (the first frame's clicks reused on every frame).
  * --cache DIR keeps embeddings on disk between runs; fps is then not reported.
  * --float16 rounds embeddings to float16, as the service stores them.
+ * --multi also runs (with --sequences none, only runs) the several-objects clips (bench/multi.ts): generated
+ * scenes and ../shared/cutie-examples/judo, per object J&F and swaps.
  */
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfig, segmenterOptions } from '../src/config.js';
 import { maskFromClicks } from '../src/segment/click-to-mask.js';
@@ -25,6 +28,7 @@ import { trackFrames } from '../src/pipeline/track-frames.js';
 import { deriveClicks } from './clicks.js';
 import { annotationPath, listSequences, readBinaryMask, readRgb, sequenceFrames } from './davis-data.js';
 import { EmbeddingCache } from './embedding-cache.js';
+import { runMulti } from './multi.js';
 import { boundaryMeasure, mean, regionSimilarity } from './metrics.js';
 
 const { values } = parseArgs({
@@ -37,6 +41,8 @@ const { values } = parseArgs({
     options: { type: 'string' },
     'per-frame': { type: 'boolean', default: false },
     float16: { type: 'boolean', default: false },
+    multi: { type: 'boolean', default: false },
+    judo: { type: 'string', default: '../shared/cutie-examples/judo' },
   },
 });
 const dataDir = values.data!;
@@ -65,7 +71,9 @@ const perSequence = { method: [] as Scores[], oracle: [] as Scores[], baseline: 
 let framesTracked = 0;
 let trackingMs = 0;
 
-for (const seq of await listSequences(dataDir, values.sequences?.split(','))) {
+// --sequences none: only the --multi clips.
+const sequences = values.sequences === 'none' ? [] : await listSequences(dataDir, values.sequences?.split(','));
+for (const seq of sequences) {
   const files = (await sequenceFrames(dataDir, seq)).slice(0, maxFrames);
   const truths = await Promise.all(files.map((f) => readBinaryMask(annotationPath(dataDir, seq, f))));
   const clicks = deriveClicks(truths[0], 3, 1).map(([x, y, label]) => ({ x, y, label }));
@@ -118,7 +126,7 @@ const overall = (list: Scores[]) => {
   const f = mean(list.map((x) => mean(x.f)));
   return { jf: (j + f) / 2, j, f };
 };
-if (withContext) {
+if (withContext && sequences.length) {
   const o = overall(perSequence.oracle);
   const b = overall(perSequence.baseline);
   console.log(`oracle: J&F=${pct(o.jf)} J=${pct(o.j)} F=${pct(o.f)}`);
@@ -126,5 +134,12 @@ if (withContext) {
 }
 const m = overall(perSequence.method);
 const fps = cache.hits > 0 ? 'n/a(cached embeddings)' : (framesTracked / (trackingMs / 1000)).toFixed(2);
-console.log(`J&F=${pct(m.jf)} J=${pct(m.j)} F=${pct(m.f)} fps=${fps}`);
+if (sequences.length) console.log(`J&F=${pct(m.jf)} J=${pct(m.j)} F=${pct(m.f)} fps=${fps}`);
+if (values.multi) {
+  const embed = async (key: string, frame: RgbFrame) => {
+    const embedding = await cache.embed(key, frame);
+    return values.float16 ? roundEmbeddingToFloat16(embedding) : embedding;
+  };
+  await runMulti(segmenter, existsSync(values.judo!) ? values.judo : undefined, embed, methodOptions);
+}
 await segmenter.dispose();

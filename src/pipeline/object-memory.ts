@@ -20,11 +20,9 @@ export interface MemoryOptions {
   /** Memory cells that vote for each query cell, and the softmax temperature of their cosine similarities. */
   topK: number;
   temperature: number;
-  /** Background cells farther than this many cells from the object are kept at one in four (the near ones all). */
-  nearCells: number;
 }
 
-export const DEFAULT_MEMORY_OPTIONS: MemoryOptions = { recentFrames: 3, every: 5, topK: 20, temperature: 0.05, nearCells: 3 };
+export const DEFAULT_MEMORY_OPTIONS: MemoryOptions = { recentFrames: 3, every: 5, topK: 20, temperature: 0.02 };
 
 /** Unit-length features of a frame's image cells, computed once and shared by every object's memory read. */
 export interface FrameCells {
@@ -62,35 +60,20 @@ interface MemoryFrame {
   values: Float32Array;
 }
 
-/** Cells within `radius` (Chebyshev) of a covered cell. */
-function nearObject(coverage: Float32Array, cols: number, rows: number, radius: number): Uint8Array {
-  const near = new Uint8Array(coverage.length);
-  for (let row = 0; row < rows; row++) {
-    for (let col = 0; col < cols; col++) {
-      if (coverage[row * cols + col] === 0) continue;
-      for (let y = Math.max(0, row - radius); y <= Math.min(rows - 1, row + radius); y++) {
-        for (let x = Math.max(0, col - radius); x <= Math.min(cols - 1, col + radius); x++) near[y * cols + x] = 1;
-      }
-    }
-  }
-  return near;
-}
-
 /**
- * The cells of a frame worth remembering: every cell the object touches and
- * every cell near it (where look-alikes and occluders matter most), and one
- * in four of the far background, which keeps the product small.
+ * A frame as memory: its image cells with the object's coverage there.
+ * Every cell counts: a look-alike or an occluder is told from the object by
+ * its own remembered cells, and thinning the background out lets the
+ * object's many cells outvote them (measured on generated scenes). Cells
+ * the mask leaves out but the memory itself took for the object
+ * (`disputed`) are not remembered either way: if the mask missed part of
+ * the object, remembering that part as background would teach the memory
+ * the mistake, and it would repeat it on every later frame.
  */
-export function memoryFrame(cells: FrameCells, coverage: Float32Array, nearCells: number): MemoryFrame {
-  const { cols, rows, channels } = cells.grid;
-  const near = nearObject(coverage, cols, rows, nearCells);
-  const kept: number[] = [];
-  for (let row = 0; row < rows; row++) {
-    for (let col = 0; col < cols; col++) {
-      const cell = row * cols + col;
-      if (near[cell] || (row % 2 === 0 && col % 2 === 0)) kept.push(cell);
-    }
-  }
+export function memoryFrame(cells: FrameCells, coverage: Float32Array, disputed?: (cell: number) => boolean): MemoryFrame {
+  if (!disputed) return { keys: cells.features.slice(), values: Float32Array.from(coverage) };
+  const kept = [...coverage.keys()].filter((cell) => coverage[cell] > 0 || !disputed(cell));
+  const channels = cells.grid.channels;
   const keys = new Float32Array(kept.length * channels);
   const values = new Float32Array(kept.length);
   kept.forEach((cell, i) => {
@@ -112,12 +95,16 @@ export class ObjectMemory {
 
   /** A memory that starts from the object's mask on the prompt frame. */
   static fromMask(cells: FrameCells, mask: BinaryMask, options = DEFAULT_MEMORY_OPTIONS): ObjectMemory {
-    return new ObjectMemory(memoryFrame(cells, maskCoverage(mask, cells.grid), options.nearCells), options);
+    return new ObjectMemory(memoryFrame(cells, maskCoverage(mask, cells.grid)), options);
   }
 
-  /** Remembers a frame where the object was segmented with confidence. */
-  add(cells: FrameCells, mask: BinaryMask): void {
-    const frame = memoryFrame(cells, maskCoverage(mask, cells.grid), this.options.nearCells);
+  /**
+   * Remembers a frame where the object was segmented with confidence;
+   * `belief` is this memory's read of the frame, and cells outside the mask
+   * that it gave `disputedAbove` or more are left out (see memoryFrame).
+   */
+  add(cells: FrameCells, mask: BinaryMask, belief: Float32Array, disputedAbove: number): void {
+    const frame = memoryFrame(cells, maskCoverage(mask, cells.grid), (cell) => belief[cell] >= disputedAbove);
     this.previous = frame;
     if (++this.framesSinceRecent < this.options.every) return;
     this.framesSinceRecent = 0;
@@ -226,4 +213,140 @@ function positiveRegions(map: Float32Array, size: number, width: number, height:
     regions.push(count);
   }
   return { labels, regions };
+}
+
+export interface TrimRule {
+  /** Cells whose object probability is below this are not the object, wherever they are. */
+  floor: number;
+  /** Cells farther than `nearCells` from the carried mask need this much: new parts must look like the object. */
+  newFloor: number;
+  nearCells: number;
+}
+
+/**
+ * Low-res logits with the cells the memory rules out pushed to `outside`:
+ * those it believes are not the object at all (an occluder in front of it),
+ * and those that joined the mask far from where the carried mask put the
+ * object without looking convincingly like it (a look-alike it touches).
+ * The encoder's belief (one value per 4x4 low-res cells) is read bilinearly.
+ *   lowRes: [size, size]; carried: [size, size] logits of the warped last mask, or undefined
+ * Returns the same array when nothing is trimmed.
+ */
+export function trimByBelief(
+  lowRes: Float32Array,
+  size: number,
+  valid: { width: number; height: number },
+  belief: Float32Array,
+  grid: CellGrid,
+  carried: Float32Array | undefined,
+  rule: TrimRule,
+  outside: number,
+): Float32Array {
+  const far = carried ? farFromPositive(carried, size, valid, rule.nearCells) : undefined;
+  let out: Float32Array | undefined;
+  for (let v = 0; v < valid.height; v++) {
+    for (let u = 0; u < valid.width; u++) {
+      const i = v * size + u;
+      if (!(lowRes[i] > 0)) continue;
+      const b = bilinearCell(belief, grid, (u + 0.5) / 4 - 0.5, (v + 0.5) / 4 - 0.5);
+      if (b >= rule.floor && !(far?.[i] && b < rule.newFloor)) continue;
+      out ??= Float32Array.from(lowRes);
+      out[i] = outside;
+    }
+  }
+  return out ?? lowRes;
+}
+
+/** A per-cell map read at fractional cell coordinates (cell centres at integers), clamped to the grid. */
+function bilinearCell(map: Float32Array, grid: CellGrid, x: number, y: number): number {
+  const cx = Math.min(grid.cols - 1, Math.max(0, x));
+  const cy = Math.min(grid.rows - 1, Math.max(0, y));
+  const x0 = Math.floor(cx);
+  const y0 = Math.floor(cy);
+  const x1 = Math.min(grid.cols - 1, x0 + 1);
+  const y1 = Math.min(grid.rows - 1, y0 + 1);
+  const ax = cx - x0;
+  const ay = cy - y0;
+  const top = map[y0 * grid.cols + x0] * (1 - ax) + map[y0 * grid.cols + x1] * ax;
+  const bottom = map[y1 * grid.cols + x0] * (1 - ax) + map[y1 * grid.cols + x1] * ax;
+  return top * (1 - ay) + bottom * ay;
+}
+
+/** 1 for cells farther than `radius` (Chebyshev, in cells) from any positive cell: a separable max filter. */
+function farFromPositive(map: Float32Array, size: number, valid: { width: number; height: number }, radius: number): Uint8Array {
+  const positive = new Uint8Array(size * size);
+  for (let i = 0; i < positive.length; i++) positive[i] = map[i] > 0 ? 1 : 0;
+  const rows = dilateLines(positive, size, valid.height, valid.width, 1, size, radius);
+  const near = dilateLines(rows, size, valid.width, valid.height, size, 1, radius);
+  const far = new Uint8Array(size * size);
+  for (let v = 0; v < valid.height; v++) for (let u = 0; u < valid.width; u++) far[v * size + u] = near[v * size + u] ? 0 : 1;
+  return far;
+}
+
+/** 1-D dilation by `radius` along `lines` lines of `length` cells (cell i of line l at l * lineStep + i * step). */
+function dilateLines(src: Uint8Array, size: number, lines: number, length: number, step: number, lineStep: number, radius: number): Uint8Array {
+  const out = new Uint8Array(size * size);
+  for (let l = 0; l < lines; l++) {
+    const base = l * lineStep;
+    let last = -Infinity;
+    for (let i = 0; i < length; i++) {
+      if (src[base + i * step]) last = i;
+      if (i - last <= radius) out[base + i * step] = 1;
+    }
+    last = Infinity;
+    for (let i = length - 1; i >= 0; i--) {
+      if (src[base + i * step]) last = i;
+      if (last - i <= radius) out[base + i * step] = 1;
+    }
+  }
+  return out;
+}
+
+/**
+ * The cells (inclusive bounds) of the regions of believed cells (object
+ * probability >= `threshold`, 8-connected) that the mask touches: where the
+ * memory says the object the mask has found extends to. A mask stuck on a
+ * part of the object (after an occluder left) is shown the rest this way.
+ *   lowRes: [size, size] logits; the encoder grid has one cell per 4x4 low-res cells.
+ */
+export function believedExtent(
+  lowRes: Float32Array,
+  size: number,
+  valid: { width: number; height: number },
+  belief: Float32Array,
+  grid: CellGrid,
+  threshold: number,
+): { x0: number; y0: number; x1: number; y1: number } | null {
+  const { cols, rows } = grid;
+  const touched = new Uint8Array(cols * rows);
+  for (let v = 0; v < valid.height; v++) {
+    for (let u = 0; u < valid.width; u++) {
+      if (lowRes[v * size + u] > 0) touched[Math.min(rows - 1, v >> 2) * cols + Math.min(cols - 1, u >> 2)] = 1;
+    }
+  }
+  const seen = new Uint8Array(cols * rows);
+  let extent: { x0: number; y0: number; x1: number; y1: number } | null = null;
+  for (let start = 0; start < cols * rows; start++) {
+    if (seen[start] || !touched[start] || belief[start] < threshold) continue;
+    const stack = [start];
+    seen[start] = 1;
+    while (stack.length) {
+      const cell = stack.pop()!;
+      const x = cell % cols;
+      const y = (cell - x) / cols;
+      extent = extent
+        ? { x0: Math.min(extent.x0, x), y0: Math.min(extent.y0, y), x1: Math.max(extent.x1, x), y1: Math.max(extent.y1, y) }
+        : { x0: x, y0: y, x1: x, y1: y };
+      for (let ny = Math.max(0, y - 1); ny <= Math.min(rows - 1, y + 1); ny++) {
+        for (let nx = Math.max(0, x - 1); nx <= Math.min(cols - 1, x + 1); nx++) {
+          const n = ny * cols + nx;
+          if (!seen[n] && belief[n] >= threshold) {
+            seen[n] = 1;
+            stack.push(n);
+          }
+        }
+      }
+    }
+  }
+  return extent;
 }

@@ -6,7 +6,7 @@ import { sampleNegativePoints, samplePositivePoints } from '../tracker/query-poi
 import type { MemoryReader } from '../segment/memory-read.js';
 import { warpByFlow, type DenseFlow, type FlowField } from '../tracker/dense-flow.js';
 import { AppearanceModel, cellGrid } from './appearance.js';
-import { dropUnbelievedParts, frameCells, meanOverMask, ObjectMemory, type FrameCells } from './object-memory.js';
+import { believedExtent, dropUnbelievedParts, frameCells, meanOverMask, ObjectMemory, trimByBelief, type FrameCells } from './object-memory.js';
 import { timed, timedSync } from '../util/profile.js';
 
 /**
@@ -52,7 +52,9 @@ export interface SamPtOptions {
    * A space-time memory of each object over the encoder's features (see
    * object-memory.ts): it decides whether a mask is the object, drops points
    * and mask parts it does not believe in, and finds a lost object again.
-   * It takes over those decisions from the appearance model.
+   * With the appearance model too, a point or a mask must pass both: the
+   * memory compares whole frames of features, the appearance model a few
+   * prototypes, and they fail on different things (an ablation each).
    */
   memory: boolean;
   /**
@@ -63,6 +65,21 @@ export interface SamPtOptions {
    */
   keepBelief: number;
   findBelief: number;
+  /**
+   * Trim every decoder pass's mask by the memory: cells whose object
+   * probability is below `trimBelief` go (an occluder in front), and so do
+   * cells more than `trimNearCells` low-res cells from the carried mask that
+   * fall short of `findBelief` (a look-alike the mask spreads onto).
+   */
+  trim: boolean;
+  trimBelief: number;
+  trimNearCells: number;
+  /**
+   * Refinement passes get the box of the mask grown to the believed region
+   * it touches (cells at `findBelief` or more), so a mask stuck on part of
+   * the object is shown the rest.
+   */
+  growBox: boolean;
 }
 
 export const DEFAULT_SAM_PT_OPTIONS: SamPtOptions = {
@@ -82,6 +99,10 @@ export const DEFAULT_SAM_PT_OPTIONS: SamPtOptions = {
   memory: true,
   keepBelief: 0.3,
   findBelief: 0.5,
+  trim: true,
+  trimBelief: 0.15,
+  trimNearCells: 8,
+  growBox: true,
 };
 
 /** One object's result on one frame, before overlaps between objects are resolved. */
@@ -186,7 +207,7 @@ export class SamPtPropagator {
       box: maskBox(mask) ?? undefined,
       motion: [0, 0],
       framesSinceReinit: 0,
-      appearance: this.options.appearance && !this.options.memory ? AppearanceModel.fromMask(embedding, mask) : undefined,
+      appearance: this.options.appearance ? AppearanceModel.fromMask(embedding, mask) : undefined,
       framesSinceLearn: 0,
       memory: this.options.memory ? ObjectMemory.fromMask(frameCells(embedding), mask) : undefined,
       present: true,
@@ -274,7 +295,7 @@ export class SamPtPropagator {
       const belief = context.beliefs.get(p.objectId);
       if (belief && context.cells) {
         if (belief[cellAt(context.cells.grid, p.x, p.y)] < this.options.keepBelief) p.visible = false;
-        continue;
+        if (!p.visible) continue;
       }
       const appearance = this.objects.get(p.objectId)?.appearance;
       if (appearance && appearance.marginAt(embedding, p.x, p.y) < 0) p.visible = false;
@@ -311,6 +332,8 @@ export class SamPtPropagator {
         refinePoints: [...positives, ...negatives],
         lowRes: carried?.lowRes,
         box: carried?.box,
+        trim: this.trimmer(embedding, belief, context.cells, carried?.lowRes),
+        grow: this.boxGrower(embedding, belief, context.cells),
       });
       if (belief) found = this.withoutUnbelievedParts(embedding, found, belief, context.cells!);
       if (!this.accept(state, embedding, found, belief, context.cells)) found = undefined;
@@ -322,9 +345,36 @@ export class SamPtPropagator {
     state.lowRes = found?.lowRes;
     state.box = found?.box ?? undefined;
     state.present = found !== undefined;
-    if (found) this.remember(state, embedding, found, context.cells);
+    if (found) this.remember(state, embedding, found, context.cells, belief);
     if (!found) return { objectId: state.id, visible: false, score: 0 };
     return { objectId: state.id, visible: true, score: found.score, logits: found.logits, mask: found.mask };
+  }
+
+  /** The memory's trim of one decoder pass's logits (see SamPtOptions.trim), when it applies. */
+  private trimmer(embedding: ImageEmbedding, belief?: Float32Array, cells?: FrameCells, carried?: Float32Array) {
+    if (!this.options.trim || !belief || !cells) return undefined;
+    const { lowResMaskSize } = this.segmenter.contract;
+    const valid = this.lowResGrid(embedding);
+    const rule = { floor: this.options.trimBelief, newFloor: this.options.findBelief, nearCells: this.options.trimNearCells };
+    return (lowRes: Float32Array) => trimByBelief(lowRes, lowResMaskSize, valid, belief, cells.grid, carried, rule, OUTSIDE_LOGIT);
+  }
+
+  /** The refinement box grown to the believed region (see SamPtOptions.growBox), when it applies. */
+  private boxGrower(embedding: ImageEmbedding, belief?: Float32Array, cells?: FrameCells) {
+    if (!this.options.growBox || !belief || !cells) return undefined;
+    const { lowResMaskSize } = this.segmenter.contract;
+    const valid = this.lowResGrid(embedding);
+    const { grid } = cells;
+    return (lowRes: Float32Array, box: Box): Box => {
+      const cellsBox = believedExtent(lowRes, lowResMaskSize, valid, belief, grid, this.options.findBelief);
+      if (!cellsBox) return box;
+      return [
+        Math.min(box[0], cellsBox.x0 * grid.cellWidth),
+        Math.min(box[1], cellsBox.y0 * grid.cellHeight),
+        Math.max(box[2], Math.min(embedding.width - 1, (cellsBox.x1 + 1) * grid.cellWidth)),
+        Math.max(box[3], Math.min(embedding.height - 1, (cellsBox.y1 + 1) * grid.cellHeight)),
+      ];
+    };
   }
 
   /** The mask without the separate parts the memory does not believe are the object (a look-alike beside it). */
@@ -345,7 +395,7 @@ export class SamPtPropagator {
     if (found.score < this.options.minScore || maskArea(found.mask) === 0) return false;
     if (belief && cells) {
       found.belief = meanOverMask(belief, found.mask, cells.grid);
-      return found.belief >= (state.present ? this.options.keepBelief : this.options.findBelief);
+      if (found.belief < (state.present ? this.options.keepBelief : this.options.findBelief)) return false;
     }
     if (!state.appearance) return true;
     found.margin = state.appearance.maskMargin(embedding, found.mask);
@@ -362,16 +412,16 @@ export class SamPtPropagator {
     if (!this.accept(state, embedding, found, belief, cells)) return false;
     const minArea = 0.2 * (state.typicalArea ?? 0);
     if (maskArea(found.mask) < minArea) return false;
-    if (belief) return found.belief! >= this.options.findBelief;
-    return found.margin! >= Math.max(this.options.redetectMargin, 0.5 * (state.typicalMargin ?? 0));
+    if (belief && found.belief! < this.options.findBelief) return false;
+    return found.margin === undefined || found.margin >= Math.max(this.options.redetectMargin, 0.5 * (state.typicalMargin ?? 0));
   }
 
   /** Updates the running means and, now and then, the appearance model; confident frames join the memory. */
-  private remember(state: ObjectState, embedding: ImageEmbedding, found: Segmented, cells?: FrameCells): void {
+  private remember(state: ObjectState, embedding: ImageEmbedding, found: Segmented, cells?: FrameCells, belief?: Float32Array): void {
     const ema = (old: number | undefined, value: number) => (old === undefined ? value : 0.9 * old + 0.1 * value);
     state.typicalArea = ema(state.typicalArea, maskArea(found.mask));
     if (found.margin !== undefined) state.typicalMargin = ema(state.typicalMargin, found.margin);
-    if (state.memory && cells && (found.belief ?? 0) >= this.options.findBelief) state.memory.add(cells, found.mask);
+    if (state.memory && cells && belief && (found.belief ?? 0) >= this.options.findBelief) state.memory.add(cells, found.mask, belief, this.options.findBelief);
     if (state.appearance && ++state.framesSinceLearn >= this.options.appearanceUpdateEvery) {
       state.appearance.update(embedding, found.mask);
       state.framesSinceLearn = 0;
@@ -384,16 +434,26 @@ export class SamPtPropagator {
    */
   private async decodePasses(
     embedding: ImageEmbedding,
-    first: { points: DecodePoint[]; refinePoints: DecodePoint[]; lowRes?: Float32Array; box?: Box },
+    first: {
+      points: DecodePoint[];
+      refinePoints: DecodePoint[];
+      lowRes?: Float32Array;
+      box?: Box;
+      trim?: (lowRes: Float32Array) => Float32Array;
+      grow?: (lowRes: Float32Array, box: Box) => Box;
+    },
   ): Promise<Segmented> {
+    const trim = first.trim ?? ((lowRes: Float32Array) => lowRes);
     let result: DecodeResult = await this.segmenter.decode(embedding, { points: first.points, maskInput: first.lowRes, box: first.box });
-    let image = this.segmenter.toImage(embedding, result.lowRes);
+    let lowRes = trim(result.lowRes);
+    let image = this.segmenter.toImage(embedding, lowRes);
     for (let pass = 1; pass < this.options.passes; pass++) {
-      const box = image.box ?? undefined;
-      result = await this.segmenter.decode(embedding, { points: first.refinePoints, maskInput: result.lowRes, box });
-      image = this.segmenter.toImage(embedding, result.lowRes);
+      const box = image.box && first.grow ? first.grow(lowRes, image.box) : (image.box ?? undefined);
+      result = await this.segmenter.decode(embedding, { points: first.refinePoints, maskInput: lowRes, box });
+      lowRes = trim(result.lowRes);
+      image = this.segmenter.toImage(embedding, lowRes);
     }
-    return { lowRes: result.lowRes, score: result.score, mask: image.mask, box: image.box, logits: image.logits };
+    return { lowRes, score: result.score, mask: image.mask, box: image.box, logits: image.logits };
   }
 
   /**

@@ -73,7 +73,7 @@ export async function* trackFrames(input: TrackFramesInput): AsyncGenerator<Trac
       const stepped = started ? await propagator.step(frame, embedding) : [];
       const results = new Map<number, ObjectFrameResult>(stepped.map((r) => [r.objectId, r]));
       for (const { objectId, prompt } of prompted) {
-        const points = prompt.points.map(([x, y, label]) => ({ x, y, label }));
+        const points = promptPoints(prompted, objectId, options.othersAsNegatives);
         const clicked = await maskFromClicks(segmenter, embedding, { points, box: prompt.box });
         propagator.setObject(frame, embedding, objectId, clicked.mask, clicked.lowRes);
         results.set(objectId, { objectId, visible: true, score: clicked.score, logits: clicked.logits, mask: clicked.mask });
@@ -93,6 +93,21 @@ export async function* trackFrames(input: TrackFramesInput): AsyncGenerator<Trac
     await memoryReader?.dispose();
     await frames.return?.();
   }
+}
+
+/**
+ * An object's clicks on a frame, plus (with othersAsNegatives) the object
+ * clicks of the other objects prompted on the same frame as background: two
+ * objects that touch are otherwise one "whole object" to SAM, and each
+ * object's first mask would take both.
+ */
+function promptPoints(prompted: { objectId: number; prompt: FramePrompt }[], objectId: number, othersAsNegatives: boolean) {
+  const own = prompted.find((p) => p.objectId === objectId)!.prompt.points.map(([x, y, label]) => ({ x, y, label }));
+  if (!othersAsNegatives) return own;
+  const others = prompted
+    .filter((p) => p.objectId !== objectId)
+    .flatMap((p) => p.prompt.points.filter(([, , label]) => label === 1).map(([x, y]) => ({ x, y, label: 0 as const })));
+  return [...own, ...others];
 }
 
 /** The same promise, with no unhandled-rejection report if nobody awaits it (the loop stopped early). */

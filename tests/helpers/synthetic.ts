@@ -27,7 +27,7 @@ export function hashNoise(x: number, y: number, seed: number): number {
 }
 
 /** Smooth noise: hashNoise on a `cell`-pixel grid, bilinearly interpolated. */
-function valueNoise(x: number, y: number, cell: number, seed: number): number {
+export function valueNoise(x: number, y: number, cell: number, seed: number): number {
   const gx = x / cell;
   const gy = y / cell;
   const x0 = Math.floor(gx);
@@ -169,7 +169,7 @@ export async function makeMovingShapeClip(dir: string, options: ShapeClipOptions
   return { path: file, width, height, fps, frames, duration: frames / fps, timestamps, hasAudio: audio, shapes, drawFrame, truth, center };
 }
 
-function drawBackground(width: number, height: number, seed: number): Uint8Array {
+export function drawBackground(width: number, height: number, seed: number): Uint8Array {
   const rgb = new Uint8Array(width * height * 3);
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {

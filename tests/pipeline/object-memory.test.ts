@@ -31,14 +31,13 @@ describe('object memory', () => {
   });
   afterAll(async () => reader.dispose());
 
-  it('keeps every cell near the object and one in four far from it', () => {
+  it('remembers every cell of a frame with the object\'s coverage there', () => {
     const cells = frameCells(fakeEmbedding((c, r) => (square(10, 10)(c, r) ? 1 : 0)));
-    const coverage = maskCoverage(rectMask(512, 512, 80, 80, 160, 160), cells.grid);
-    const frame = memoryFrame(cells, coverage, 3);
-    const near = 16 * 16; // cells 7-22 on both axes
-    const farEven = 32 * 32 - 8 * 8; // even (col, row) pairs outside that square: 1024 - 64 (cols/rows 8..22 even: 8 values)
-    expect(frame.values.length).toBe(near + farEven);
-    expect(frame.values.reduce((a, b) => a + b, 0)).toBe(100);
+    const coverage = maskCoverage(rectMask(512, 512, 80, 80, 164, 160), cells.grid);
+    const frame = memoryFrame(cells, coverage);
+    expect(frame.values.length).toBe(64 * 64);
+    expect(frame.values.reduce((a, b) => a + b, 0)).toBe(100 + 10 * 0.5); // 10x10 cells and a half column
+    expect(frame.keys.subarray(0, 256)).toEqual(cells.features.subarray(0, 256));
   });
 
   it('finds the object where it moved and not where it was, on a later frame', async () => {

@@ -1,0 +1,93 @@
+/**
+ * The tracking method on generated hard cases (real model): a shape that
+ * speeds up and deforms, an occluder passing in front, a look-alike crossing
+ * it, and an object that leaves the picture and comes back while a
+ * look-alike stays. Frames are drawn straight to RGB, so the only error is
+ * the method's.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { trackFrames } from '../../src/pipeline/track-frames.js';
+import { maskIoU } from '../../src/segment/postprocess.js';
+import { SamSegmenter } from '../../src/segment/segmenter.js';
+import type { BinaryMask, RgbFrame } from '../../src/types.js';
+import { crossingLookalikeScene, deformingScene, drawScene, exitAndReturnScene, occluderScene, sceneTruth, type Scene } from '../helpers/scenes.js';
+
+let segmenter: SamSegmenter;
+beforeAll(async () => {
+  segmenter = await SamSegmenter.create();
+});
+afterAll(async () => segmenter?.dispose());
+
+
+/** Masks of object 1 on every frame, tracked from one click at the centre of actor 0 on frame 0. */
+async function track(scene: Scene): Promise<(BinaryMask | undefined)[]> {
+  const start = scene.actors[0].pose(0)!;
+  async function* frames(): AsyncGenerator<RgbFrame> {
+    for (let t = 0; t < scene.frames; t++) yield drawScene(scene, t);
+  }
+  const masks: (BinaryMask | undefined)[] = [];
+  for await (const tracked of trackFrames({
+    segmenter,
+    frames: frames(),
+    embed: (frame) => segmenter.embed(frame),
+    prompts: { objects: [{ id: 1, prompts: [{ frame: 0, points: [[Math.round(start.cx), Math.round(start.cy), 1]] }] }] },
+  })) {
+    masks.push(tracked.masks.get(1));
+  }
+  return masks;
+}
+
+const area = (mask?: BinaryMask) => (mask ? mask.data.reduce((a, b) => a + b, 0) : 0);
+const iou = (mask: BinaryMask | undefined, truth: BinaryMask) => (mask ? maskIoU(mask, truth) : area(truth) === 0 ? 1 : 0);
+/** Share of `truth` that `mask` covers. */
+function covered(mask: BinaryMask | undefined, truth: BinaryMask): number {
+  if (!mask) return 0;
+  let both = 0;
+  for (let i = 0; i < truth.data.length; i++) both += mask.data[i] & truth.data[i];
+  return both / Math.max(1, area(truth));
+}
+
+describe('tracking hard cases (real model)', () => {
+  it('follows a shape that speeds up and deforms: IoU > 0.9 on every frame', async () => {
+    const scene = deformingScene();
+    const masks = await track(scene);
+    const ious = masks.map((m, t) => iou(m, sceneTruth(scene, t, 0)));
+    expect(Math.min(...ious), ious.map((v) => v.toFixed(2)).join(' ')).toBeGreaterThan(0.9);
+  });
+
+  it('keeps the object and not the occluder while an occluder passes in front: IoU > 0.8 on every frame', async () => {
+    const scene = occluderScene();
+    const masks = await track(scene);
+    masks.forEach((mask, t) => {
+      expect(covered(mask, sceneTruth(scene, t, 1)), `frame ${t}: on the occluder`).toBeLessThan(0.1);
+      expect(iou(mask, sceneTruth(scene, t, 0)), `frame ${t}`).toBeGreaterThan(0.8);
+    });
+  });
+
+  it('comes out of a look-alike crossing in front of it on the object: IoU > 0.5 while they overlap, > 0.95 and nothing of the look-alike after', async () => {
+    const scene = crossingLookalikeScene();
+    const masks = await track(scene);
+    // They overlap on frames 6-10; the look-alike is in front of most of the object on 8.
+    masks.forEach((mask, t) => {
+      const after = t >= 11;
+      expect(covered(mask, sceneTruth(scene, t, 1)), `frame ${t}: on the look-alike`).toBeLessThan(after ? 0.05 : 0.5);
+      expect(iou(mask, sceneTruth(scene, t, 0)), `frame ${t}`).toBeGreaterThan(after ? 0.95 : 0.5);
+    });
+  });
+
+  it('reports an object absent while it is out of the picture, never on the look-alike, and finds it within 5 frames of its return', async () => {
+    const scene = exitAndReturnScene();
+    const masks = await track(scene);
+    masks.forEach((mask, t) => {
+      expect(covered(mask, sceneTruth(scene, t, 1)), `frame ${t}: on the look-alike`).toBeLessThan(0.05);
+      if (t >= 8 && t <= 13) expect(area(mask), `frame ${t}: the object is gone`).toBe(0);
+    });
+    // Frame 15 is the first on which part of it shows again.
+    const back = masks.findIndex((_, t) => t >= 14 && area(sceneTruth(scene, t, 0)) > 0);
+    const foundAt = masks.findIndex((m, t) => t >= back && iou(m, sceneTruth(scene, t, 0)) > 0.7);
+    expect(back).toBe(15);
+    expect(foundAt, masks.map((m, t) => iou(m, sceneTruth(scene, t, 0)).toFixed(2)).join(' ')).toBeGreaterThanOrEqual(back);
+    expect(foundAt).toBeLessThanOrEqual(back + 5);
+    for (let t = foundAt; t < scene.frames; t++) expect(iou(masks[t], sceneTruth(scene, t, 0)), `frame ${t}`).toBeGreaterThan(0.7);
+  });
+});
