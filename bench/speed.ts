@@ -113,6 +113,8 @@ try {
     ['encoder-wait', times.ms.get('encoder-wait') ?? 0],
     ['decode-prompts', decoderMs],
     ['track', times.ms.get('track') ?? 0],
+    ['flow', times.ms.get('flow') ?? 0],
+    ['memory', times.ms.get('memory') ?? 0],
     ['render', times.ms.get('render') ?? 0],
   ];
   loop.push(['other', wallMs - loop.reduce((a, [, ms]) => a + ms, 0)]);

@@ -10,7 +10,7 @@ import { trackFrames } from '../../src/pipeline/track-frames.js';
 import { maskIoU } from '../../src/segment/postprocess.js';
 import { SamSegmenter } from '../../src/segment/segmenter.js';
 import type { BinaryMask, RgbFrame } from '../../src/types.js';
-import { crossingLookalikeScene, deformingScene, drawScene, exitAndReturnScene, occluderScene, sceneTruth, type Scene } from '../helpers/scenes.js';
+import { crossingLookalikeScene, deformingScene, drawScene, exitAndReturnScene, multiObjectScenes, occluderScene, sceneTruth, type Scene } from '../helpers/scenes.js';
 
 let segmenter: SamSegmenter;
 beforeAll(async () => {
@@ -19,22 +19,24 @@ beforeAll(async () => {
 afterAll(async () => segmenter?.dispose());
 
 
-/** Masks of object 1 on every frame, tracked from one click at the centre of actor 0 on frame 0. */
-async function track(scene: Scene): Promise<(BinaryMask | undefined)[]> {
-  const start = scene.actors[0].pose(0)!;
+/** Per frame, the masks of objects 1..n, tracked from one click at the centre of actors 0..n-1 on frame 0. */
+async function trackAll(scene: Scene, objects: number): Promise<Map<number, BinaryMask>[]> {
   async function* frames(): AsyncGenerator<RgbFrame> {
     for (let t = 0; t < scene.frames; t++) yield drawScene(scene, t);
   }
-  const masks: (BinaryMask | undefined)[] = [];
-  for await (const tracked of trackFrames({
-    segmenter,
-    frames: frames(),
-    embed: (frame) => segmenter.embed(frame),
-    prompts: { objects: [{ id: 1, prompts: [{ frame: 0, points: [[Math.round(start.cx), Math.round(start.cy), 1]] }] }] },
-  })) {
-    masks.push(tracked.masks.get(1));
-  }
+  const click = (i: number): [number, number, 1] => {
+    const { cx, cy } = scene.actors[i].pose(0)!;
+    return [Math.round(cx), Math.round(cy), 1];
+  };
+  const prompts = { objects: Array.from({ length: objects }, (_, i) => ({ id: i + 1, prompts: [{ frame: 0, points: [click(i)] }] })) };
+  const masks: Map<number, BinaryMask>[] = [];
+  for await (const tracked of trackFrames({ segmenter, frames: frames(), embed: (frame) => segmenter.embed(frame), prompts })) masks.push(tracked.masks);
   return masks;
+}
+
+/** Masks of object 1 on every frame, tracked from one click at the centre of actor 0 on frame 0. */
+async function track(scene: Scene): Promise<(BinaryMask | undefined)[]> {
+  return (await trackAll(scene, 1)).map((m) => m.get(1));
 }
 
 const area = (mask?: BinaryMask) => (mask ? mask.data.reduce((a, b) => a + b, 0) : 0);
@@ -89,5 +91,17 @@ describe('tracking hard cases (real model)', () => {
     expect(foundAt, masks.map((m, t) => iou(m, sceneTruth(scene, t, 0)).toFixed(2)).join(' ')).toBeGreaterThanOrEqual(back);
     expect(foundAt).toBeLessThanOrEqual(back + 5);
     for (let t = foundAt; t < scene.frames; t++) expect(iou(masks[t], sceneTruth(scene, t, 0)), `frame ${t}`).toBeGreaterThan(0.7);
+  });
+
+  it('keeps two touching objects whole and apart, one squashing and stretching: IoU > 0.9 each, on every frame', async () => {
+    const { scene } = multiObjectScenes().find((c) => c.name === 'gen-touching')!;
+    const masks = await trackAll(scene, 2);
+    masks.forEach((byObject, t) => {
+      for (const [i, other] of [[0, 1], [1, 0]]) {
+        const mask = byObject.get(i + 1);
+        expect(iou(mask, sceneTruth(scene, t, i)), `frame ${t}, object ${i + 1}`).toBeGreaterThan(0.9);
+        expect(covered(mask, sceneTruth(scene, t, other)), `frame ${t}, object ${i + 1} on the other`).toBeLessThan(0.05);
+      }
+    });
   });
 });
