@@ -20,7 +20,7 @@ export const envSchema = z.object({
   ENCODER_PRECISION: z
     .enum(ENCODER_PRECISIONS)
     .default('float32')
-    .describe("the image encoder's weights: float32 (shipped), or int8 (derived at first use: ~1.2x faster encoder, ~1.3 J&F lower on DAVIS); all workers of a service must agree"),
+    .describe("the image encoder's weights: float32 (shipped), or int8 (derived at first use: ~1.2x faster encoder, ~3 J&F lower on DAVIS); all workers of a service must agree"),
   ORT_THREADS: z.coerce.number().int().min(1).max(256).default(availableParallelism()).describe('ONNX Runtime threads per session (default: the number of cores)'),
 
   // The service

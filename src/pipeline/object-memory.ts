@@ -1,6 +1,7 @@
 import type { BinaryMask, ImageEmbedding } from '../types.js';
 import type { MemoryReader } from '../segment/memory-read.js';
 import { cellGrid, maskCoverage, type CellGrid } from './appearance.js';
+import { floodRegion8 } from './regions.js';
 
 /**
  * A space-time memory of one object (STM / XMem, without learned
@@ -325,28 +326,14 @@ export function believedExtent(
     }
   }
   const seen = new Uint8Array(cols * rows);
+  const inside = (cell: number) => belief[cell] >= threshold;
   let extent: { x0: number; y0: number; x1: number; y1: number } | null = null;
   for (let start = 0; start < cols * rows; start++) {
-    if (seen[start] || !touched[start] || belief[start] < threshold) continue;
-    const stack = [start];
-    seen[start] = 1;
-    while (stack.length) {
-      const cell = stack.pop()!;
-      const x = cell % cols;
-      const y = (cell - x) / cols;
-      extent = extent
-        ? { x0: Math.min(extent.x0, x), y0: Math.min(extent.y0, y), x1: Math.max(extent.x1, x), y1: Math.max(extent.y1, y) }
-        : { x0: x, y0: y, x1: x, y1: y };
-      for (let ny = Math.max(0, y - 1); ny <= Math.min(rows - 1, y + 1); ny++) {
-        for (let nx = Math.max(0, x - 1); nx <= Math.min(cols - 1, x + 1); nx++) {
-          const n = ny * cols + nx;
-          if (!seen[n] && belief[n] >= threshold) {
-            seen[n] = 1;
-            stack.push(n);
-          }
-        }
-      }
-    }
+    if (seen[start] || !touched[start] || !inside(start)) continue;
+    const { x0, y0, x1, y1 } = floodRegion8(start, cols, rows, inside, seen);
+    extent = extent
+      ? { x0: Math.min(extent.x0, x0), y0: Math.min(extent.y0, y0), x1: Math.max(extent.x1, x1), y1: Math.max(extent.y1, y1) }
+      : { x0, y0, x1, y1 };
   }
   return extent;
 }

@@ -7,6 +7,7 @@ import type { MemoryReader } from '../segment/memory-read.js';
 import { warpByFlow, type DenseFlow, type FlowField } from '../tracker/dense-flow.js';
 import { AppearanceModel, cellGrid } from './appearance.js';
 import { believedExtent, dropUnbelievedParts, frameCells, meanOverMask, ObjectMemory, trimByBelief, type FrameCells } from './object-memory.js';
+import { floodRegion8, type CellRegion } from './regions.js';
 import { timed, timedSync } from '../util/profile.js';
 
 /**
@@ -596,33 +597,13 @@ export function shiftLogits(logits: Float32Array, size: number, dx: number, dy: 
  */
 export function strongestRegion(margins: Float32Array, cols: number, rows: number, threshold: number) {
   const seen = new Uint8Array(margins.length);
-  let best: { cells: number[]; sum: number; x0: number; y0: number; x1: number; y1: number } | undefined;
+  const inside = (cell: number) => margins[cell] > threshold;
+  let best: (CellRegion & { sum: number }) | undefined;
   for (let start = 0; start < margins.length; start++) {
-    if (seen[start] || margins[start] <= threshold) continue;
-    const region = { cells: [] as number[], sum: 0, x0: cols, y0: rows, x1: -1, y1: -1 };
-    const stack = [start];
-    seen[start] = 1;
-    while (stack.length) {
-      const cell = stack.pop()!;
-      const x = cell % cols;
-      const y = (cell - x) / cols;
-      region.cells.push(cell);
-      region.sum += margins[cell];
-      region.x0 = Math.min(region.x0, x);
-      region.x1 = Math.max(region.x1, x);
-      region.y0 = Math.min(region.y0, y);
-      region.y1 = Math.max(region.y1, y);
-      for (let ny = Math.max(0, y - 1); ny <= Math.min(rows - 1, y + 1); ny++) {
-        for (let nx = Math.max(0, x - 1); nx <= Math.min(cols - 1, x + 1); nx++) {
-          const n = ny * cols + nx;
-          if (!seen[n] && margins[n] > threshold) {
-            seen[n] = 1;
-            stack.push(n);
-          }
-        }
-      }
-    }
-    if (!best || region.sum > best.sum) best = region;
+    if (seen[start] || !inside(start)) continue;
+    const region = floodRegion8(start, cols, rows, inside, seen);
+    const sum = region.cells.reduce((total, cell) => total + margins[cell], 0);
+    if (!best || sum > best.sum) best = { ...region, sum };
   }
   return best;
 }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dropUnbelievedParts, frameCells, meanOverMask, memoryFrame, ObjectMemory } from '../../src/pipeline/object-memory.js';
+import { believedExtent, dropUnbelievedParts, frameCells, meanOverMask, memoryFrame, ObjectMemory } from '../../src/pipeline/object-memory.js';
 import { cellGrid, maskCoverage } from '../../src/pipeline/appearance.js';
 import { MemoryReader } from '../../src/segment/memory-read.js';
 import type { ImageEmbedding } from '../../src/types.js';
@@ -84,5 +84,20 @@ describe('dropUnbelievedParts', () => {
     expect(out[43 * 256 + 43]).toBe(3);
     expect(out[3 * 256 + 3]).toBe(-20);
     expect(dropUnbelievedParts(lowRes, 256, valid, new Float32Array(64 * 64).fill(0.5), grid, 0.3, -20)).toBe(lowRes);
+  });
+});
+
+describe('believedExtent', () => {
+  const grid = cellGrid({ width: 512, height: 512, resizedWidth: 1024, resizedHeight: 1024, data: new Float32Array(0) });
+  const valid = { width: 256, height: 256 };
+
+  it('grows the mask to the believed region it touches, and ignores believed regions it does not', () => {
+    const lowRes = new Float32Array(256 * 256).fill(-5);
+    for (let y = 40; y < 48; y++) for (let x = 40; x < 48; x++) lowRes[y * 256 + x] = 2; // encoder cells 10-11
+    const belief = new Float32Array(64 * 64);
+    for (let r = 10; r <= 20; r++) for (let c = 8; c <= 14; c++) belief[r * 64 + c] = 0.8; // the object goes on below the mask
+    for (let r = 40; r <= 45; r++) for (let c = 40; c <= 45; c++) belief[r * 64 + c] = 0.9; // a look-alike elsewhere
+    expect(believedExtent(lowRes, 256, valid, belief, grid, 0.5)).toEqual({ x0: 8, y0: 10, x1: 14, y1: 20 });
+    expect(believedExtent(lowRes, 256, valid, new Float32Array(64 * 64), grid, 0.5)).toBeNull();
   });
 });
