@@ -6,6 +6,17 @@ import type { BinaryMask } from '../src/types.js';
  * db_eval_boundary, _seg2bmap).
  */
 
+/** The share of `truth` that `mask` covers (0 when `truth` is empty): how much of another object a mask took. */
+export function coveredShare(mask: BinaryMask, truth: BinaryMask): number {
+  let both = 0;
+  let area = 0;
+  for (let i = 0; i < truth.data.length; i++) {
+    both += mask.data[i] & truth.data[i];
+    area += truth.data[i];
+  }
+  return both / Math.max(1, area);
+}
+
 /** J: intersection over union; 1 when both masks are empty. */
 export function regionSimilarity(mask: BinaryMask, truth: BinaryMask): number {
   let inter = 0;

@@ -14,12 +14,13 @@ import sharp from 'sharp';
 import { davisPalette } from '../src/media/index.js';
 import type { SamPtOptions } from '../src/pipeline/sam-pt.js';
 import { trackFrames } from '../src/pipeline/track-frames.js';
+import { maskArea } from '../src/segment/postprocess.js';
 import type { SamSegmenter } from '../src/segment/segmenter.js';
 import type { BinaryMask, ImageEmbedding, Prompts, RgbFrame } from '../src/types.js';
 import { drawScene, multiObjectScenes, sceneTruth } from '../tests/helpers/scenes.js';
 import { deriveClicks } from './clicks.js';
 import { readRgb } from './davis-data.js';
-import { boundaryMeasure, mean, regionSimilarity } from './metrics.js';
+import { boundaryMeasure, coveredShare, mean, regionSimilarity } from './metrics.js';
 
 /** Ground truth of one clip: per scored frame, per object id, its mask. */
 interface MultiClip {
@@ -32,13 +33,6 @@ interface MultiClip {
 }
 
 const SWAP_SHARE = 0.2;
-const area = (m: BinaryMask) => m.data.reduce((a, b) => a + b, 0);
-
-function sharedShare(mask: BinaryMask, truth: BinaryMask): number {
-  let both = 0;
-  for (let i = 0; i < truth.data.length; i++) both += mask.data[i] & truth.data[i];
-  return both / Math.max(1, area(truth));
-}
 
 function generatedClips(): MultiClip[] {
   return multiObjectScenes().map(({ name, scene }) => {
@@ -113,7 +107,7 @@ async function scoreClip(segmenter: SamSegmenter, clip: MultiClip, embed: (key: 
         score.f.push(boundaryMeasure(mask, truth));
       }
       score.checked++;
-      const swapped = [...truths].some(([other, t]) => other !== id && area(t) > 0 && sharedShare(mask, t) > SWAP_SHARE);
+      const swapped = [...truths].some(([other, t]) => other !== id && maskArea(t) > 0 && coveredShare(mask, t) > SWAP_SHARE);
       if (swapped) score.swaps++;
     }
   }

@@ -42,6 +42,13 @@ export function cellGrid(embedding: ImageEmbedding, channels = 256, side = 64, i
   };
 }
 
+/** The index (row * cols + col) of the image cell under image point (x, y), clamped to the grid. */
+export function cellIndexAt(grid: CellGrid, x: number, y: number): number {
+  const col = Math.min(grid.cols - 1, Math.max(0, Math.floor(x / grid.cellWidth)));
+  const row = Math.min(grid.rows - 1, Math.max(0, Math.floor(y / grid.cellHeight)));
+  return row * grid.cols + col;
+}
+
 /** The unit-length feature of one cell. embedding.data: [1, channels, side, side] */
 export function cellFeature(embedding: ImageEmbedding, grid: CellGrid, col: number, row: number, out: Float32Array = new Float32Array(grid.channels)): Float32Array {
   const plane = grid.side * grid.side;
@@ -195,9 +202,8 @@ export class AppearanceModel {
   /** Object-vs-background margin of the cell under image point (x, y). */
   marginAt(embedding: ImageEmbedding, x: number, y: number): Margin {
     const grid = cellGrid(embedding);
-    const col = Math.min(grid.cols - 1, Math.max(0, Math.floor(x / grid.cellWidth)));
-    const row = Math.min(grid.rows - 1, Math.max(0, Math.floor(y / grid.cellHeight)));
-    const f = cellFeature(embedding, grid, col, row, this.scratch);
+    const cell = cellIndexAt(grid, x, y);
+    const f = cellFeature(embedding, grid, cell % grid.cols, Math.floor(cell / grid.cols), this.scratch);
     return this.object.best(f) - this.background.best(f);
   }
 

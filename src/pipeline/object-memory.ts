@@ -1,6 +1,6 @@
 import type { BinaryMask, ImageEmbedding } from '../types.js';
 import type { MemoryReader } from '../segment/memory-read.js';
-import { cellGrid, maskCoverage, type CellGrid } from './appearance.js';
+import { cellFeature, cellGrid, maskCoverage, type CellGrid } from './appearance.js';
 import { floodRegion8 } from './regions.js';
 
 /**
@@ -34,21 +34,12 @@ export interface FrameCells {
 
 export function frameCells(embedding: ImageEmbedding): FrameCells {
   const grid = cellGrid(embedding);
-  const { cols, rows, side, channels } = grid;
-  const plane = side * side;
+  const { cols, rows, channels } = grid;
   const features = new Float32Array(rows * cols * channels);
   for (let row = 0; row < rows; row++) {
     for (let col = 0; col < cols; col++) {
       const o = (row * cols + col) * channels;
-      const src = row * side + col;
-      let norm = 0;
-      for (let c = 0; c < channels; c++) {
-        const v = embedding.data[c * plane + src];
-        features[o + c] = v;
-        norm += v * v;
-      }
-      const inv = norm > 0 ? 1 / Math.sqrt(norm) : 0;
-      for (let c = 0; c < channels; c++) features[o + c] *= inv;
+      cellFeature(embedding, grid, col, row, features.subarray(o, o + channels));
     }
   }
   return { grid, features };
@@ -72,7 +63,8 @@ interface MemoryFrame {
  * the mistake, and it would repeat it on every later frame.
  */
 export function memoryFrame(cells: FrameCells, coverage: Float32Array, disputed?: (cell: number) => boolean): MemoryFrame {
-  if (!disputed) return { keys: cells.features.slice(), values: Float32Array.from(coverage) };
+  // A frame's features are never written after frameCells, so the memory may share them.
+  if (!disputed) return { keys: cells.features, values: Float32Array.from(coverage) };
   const kept = [...coverage.keys()].filter((cell) => coverage[cell] > 0 || !disputed(cell));
   const channels = cells.grid.channels;
   const keys = new Float32Array(kept.length * channels);
@@ -111,11 +103,6 @@ export class ObjectMemory {
     this.framesSinceRecent = 0;
     this.recent.push(frame);
     if (this.recent.length > this.options.recentFrames) this.recent.shift();
-  }
-
-  /** Forgets the previous frame, which no longer shows the object (it was lost there). */
-  forgetPrevious(): void {
-    this.previous = undefined;
   }
 
   /** Probability of being the object for every image cell of the frame: [rows * cols]. */

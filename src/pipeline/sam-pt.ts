@@ -5,7 +5,7 @@ import type { PointTracker } from '../tracker/types.js';
 import { sampleNegativePoints, samplePositivePoints } from '../tracker/query-points.js';
 import type { MemoryReader } from '../segment/memory-read.js';
 import { warpByFlow, type DenseFlow, type FlowField } from '../tracker/dense-flow.js';
-import { AppearanceModel, cellGrid } from './appearance.js';
+import { AppearanceModel, cellIndexAt } from './appearance.js';
 import { believedExtent, dropUnbelievedParts, frameCells, meanOverMask, ObjectMemory, trimByBelief, type FrameCells } from './object-memory.js';
 import { floodRegion8, type CellRegion } from './regions.js';
 import { timed, timedSync } from '../util/profile.js';
@@ -287,16 +287,16 @@ export class SamPtPropagator {
 
   /**
    * Positive points that slid off the object: onto cells the memory does not
-   * believe are the object, or (without the memory) cells whose feature is
-   * closer to the background's samples than to the object's.
+   * believe are the object, or cells whose feature is closer to the
+   * appearance model's background samples than to its object samples.
    */
   private dropPointsOnBackground(embedding: ImageEmbedding, context: FrameContext): void {
     for (const p of this.points) {
       if (!p.visible || p.label !== 1) continue;
       const belief = context.beliefs.get(p.objectId);
-      if (belief && context.cells) {
-        if (belief[cellAt(context.cells.grid, p.x, p.y)] < this.options.keepBelief) p.visible = false;
-        if (!p.visible) continue;
+      if (belief && context.cells && belief[cellIndexAt(context.cells.grid, p.x, p.y)] < this.options.keepBelief) {
+        p.visible = false;
+        continue;
       }
       const appearance = this.objects.get(p.objectId)?.appearance;
       if (appearance && appearance.marginAt(embedding, p.x, p.y) < 0) p.visible = false;
@@ -388,9 +388,10 @@ export class SamPtPropagator {
   }
 
   /**
-   * SAM's score, a non-empty mask, and a mask that looks like the object: by
+   * SAM's score, a non-empty mask, and a mask that looks like the object to
    * the memory (with hysteresis: a lost object needs more to be found again
-   * than a followed one to stay found), or by the appearance model.
+   * than a followed one to stay found) and to the appearance model, each
+   * when it is on.
    */
   private accept(state: ObjectState, embedding: ImageEmbedding, found: Segmented, belief?: Float32Array, cells?: FrameCells): boolean {
     if (found.score < this.options.minScore || maskArea(found.mask) === 0) return false;
@@ -405,9 +406,9 @@ export class SamPtPropagator {
 
   /**
    * A region found by searching the whole frame must be more convincing than
-   * a mask that follows the tracked points: believed in as a found object
-   * must be (or as object-like as the object usually is, half its typical
-   * appearance margin), and not a sliver of its usual size.
+   * a mask that follows the tracked points: not a sliver of its usual size,
+   * believed in as a found object must be, and as object-like as the object
+   * usually is (half its typical appearance margin).
    */
   private acceptFound(state: ObjectState, embedding: ImageEmbedding, found: Segmented, belief?: Float32Array, cells?: FrameCells): boolean {
     if (!this.accept(state, embedding, found, belief, cells)) return false;
@@ -558,13 +559,6 @@ export class SamPtPropagator {
     });
     if (this.frame) timedSync('track', () => this.tracker.init(this.frame!, flat));
   }
-}
-
-/** The index of the image cell under image point (x, y). */
-function cellAt(grid: FrameCells['grid'], x: number, y: number): number {
-  const col = Math.min(grid.cols - 1, Math.max(0, Math.floor(x / grid.cellWidth)));
-  const row = Math.min(grid.rows - 1, Math.max(0, Math.floor(y / grid.cellHeight)));
-  return row * grid.cols + col;
 }
 
 function median(values: number[]): number {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { boundaryMap, boundaryMeasure, dilateDisk, regionSimilarity } from '../../bench/metrics.js';
+import { boundaryMap, boundaryMeasure, coveredShare, dilateDisk, regionSimilarity } from '../../bench/metrics.js';
 import { rectMask } from '../helpers/images.js';
 
 const empty = (w: number, h: number) => ({ width: w, height: h, data: new Uint8Array(w * h) });
@@ -41,5 +41,13 @@ describe('DAVIS measures', () => {
     const a = rectMask(854, 480, 100, 100, 400, 300);
     expect(boundaryMeasure(rectMask(854, 480, 108, 100, 408, 300), a)).toBe(1);
     expect(boundaryMeasure(rectMask(854, 480, 130, 100, 430, 300), a)).toBeLessThan(0.6);
+  });
+});
+
+describe('coveredShare', () => {
+  it('is the share of the truth that the mask covers, 0 for an empty truth', () => {
+    const truth = rectMask(20, 10, 0, 0, 10, 10); // 100 pixels
+    expect(coveredShare(rectMask(20, 10, 5, 0, 20, 10), truth)).toBe(0.5);
+    expect(coveredShare(truth, rectMask(20, 10, 0, 0, 0, 0))).toBe(0);
   });
 });

@@ -7,7 +7,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { trackFrames } from '../../src/pipeline/track-frames.js';
-import { maskIoU } from '../../src/segment/postprocess.js';
+import { maskArea, maskIoU } from '../../src/segment/postprocess.js';
+import { coveredShare } from '../../bench/metrics.js';
 import { SamSegmenter } from '../../src/segment/segmenter.js';
 import type { BinaryMask, RgbFrame } from '../../src/types.js';
 import { crossingLookalikeScene, deformingScene, drawScene, exitAndReturnScene, multiObjectScenes, occluderScene, sceneTruth, type Scene } from '../helpers/scenes.js';
@@ -39,15 +40,10 @@ async function track(scene: Scene): Promise<(BinaryMask | undefined)[]> {
   return (await trackAll(scene, 1)).map((m) => m.get(1));
 }
 
-const area = (mask?: BinaryMask) => (mask ? mask.data.reduce((a, b) => a + b, 0) : 0);
+const area = (mask?: BinaryMask) => (mask ? maskArea(mask) : 0);
 const iou = (mask: BinaryMask | undefined, truth: BinaryMask) => (mask ? maskIoU(mask, truth) : area(truth) === 0 ? 1 : 0);
-/** Share of `truth` that `mask` covers. */
-function covered(mask: BinaryMask | undefined, truth: BinaryMask): number {
-  if (!mask) return 0;
-  let both = 0;
-  for (let i = 0; i < truth.data.length; i++) both += mask.data[i] & truth.data[i];
-  return both / Math.max(1, area(truth));
-}
+/** Share of `truth` that `mask` covers (none without a mask). */
+const covered = (mask: BinaryMask | undefined, truth: BinaryMask) => (mask ? coveredShare(mask, truth) : 0);
 
 describe('tracking hard cases (real model)', () => {
   it('follows a shape that speeds up and deforms: IoU > 0.9 on every frame', async () => {
