@@ -1,5 +1,5 @@
 import { Queue, type ConnectionOptions } from 'bullmq';
-import { chunkCount } from './embedding-store.js';
+import { chunkCount } from '../inference/embedding-store.js';
 import { embedJobId, QUEUES, type EmbedPayload, type EmbedResult, type ExpireJobsPayload, type TrackPayload, type TrackResult } from './payloads.js';
 
 /**

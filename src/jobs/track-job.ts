@@ -5,7 +5,7 @@ import type { Logger } from '../logger.js';
 import type { MediaErrorCode } from '../media/index.js';
 import type { Metrics } from '../metrics.js';
 import { parsePrompts } from '../prompts.js';
-import { InferenceError, RunAbortedError, type Inference, type TrackProgressMessage } from './inference-process.js';
+import { InferenceError, RunAbortedError, type Inference, type TrackProgressMessage } from '../inference/inference-process.js';
 import type { JobStore } from './job-store.js';
 import { jobPaths, resolveUnder } from './layout.js';
 import { exists } from '../util/fs.js';

@@ -4,7 +4,7 @@ import { Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { InferencePool } from './inference-process.js';
+import { InferencePool } from '../inference/inference-process.js';
 import type { JobStore } from './job-store.js';
 import { createEmbedProcessor } from './embed-job.js';
 import { QUEUES, type EmbedPayload, type EmbedResult, type ExpireJobsPayload, type TrackPayload, type TrackResult } from './payloads.js';

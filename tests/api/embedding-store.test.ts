@@ -7,7 +7,7 @@ import { mkdtemp, rm, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EmbeddingStore } from '../../src/jobs/embedding-store.js';
+import { EmbeddingStore } from '../../src/inference/embedding-store.js';
 import type { ImageEmbedding } from '../../src/types.js';
 
 let dir: string;

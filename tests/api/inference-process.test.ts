@@ -7,7 +7,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { InferenceProcess, RunAbortedError } from '../../src/jobs/inference-process.js';
+import { InferenceProcess, RunAbortedError } from '../../src/inference/inference-process.js';
 import { createLogger } from '../../src/logger.js';
 import { makeMovingShapeClip, type SyntheticClip } from '../helpers/synthetic.js';
 import { eventually } from '../helpers/service.js';

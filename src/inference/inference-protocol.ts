@@ -1,5 +1,8 @@
 import type { Prompts } from '../types.js';
-import type { JobVideo } from './record.js';
+import type { VideoMeta } from '../types.js';
+
+/** The video's measures as the job record keeps them. */
+export type VideoSummary = Pick<VideoMeta, 'width' | 'height' | 'fps' | 'frames' | 'duration'>;
 import type { HelperOutcome } from './shared-embeddings.js';
 
 /**
@@ -28,7 +31,7 @@ export interface TrackRequest {
 }
 
 export interface TrackOutcome {
-  video: JobVideo;
+  video: VideoSummary;
   frames: number;
   embeddings: { encodedHere: number; encodedAhead: number; readFromStore: number };
 }
