@@ -24,7 +24,7 @@ import { SamSegmenter } from '../src/segment/segmenter.js';
 import { samplePositivePoints } from '../src/tracker/query-points.js';
 import type { BinaryMask, RgbFrame } from '../src/types.js';
 import type { SamPtOptions } from '../src/pipeline/sam-pt.js';
-import { trackFrames } from '../src/pipeline/track-frames.js';
+import { scheduleOf, trackFrames } from '../src/pipeline/track-frames.js';
 import { deriveClicks } from './clicks.js';
 import { annotationPath, listSequences, readBinaryMask, readRgb, sequenceFrames } from './davis-data.js';
 import { EmbeddingCache } from './embedding-cache.js';
@@ -92,7 +92,7 @@ for (const seq of sequences) {
       const embedding = await cache.embed(`${seq}/${frame.index}`, frame);
       return values.float16 ? roundEmbeddingToFloat16(embedding) : embedding;
     },
-    prompts: { objects: [{ id: 1, prompts: [{ frame: 0, points: clicks.map((c) => [c.x, c.y, c.label] as [number, number, 0 | 1]) }] }] },
+    schedule: scheduleOf({ objects: [{ id: 1, prompts: [{ frame: 0, points: clicks.map((c) => [c.x, c.y, c.label] as [number, number, 0 | 1]) }] }] }),
     options: methodOptions,
   })) {
     const t = frame.index;

@@ -13,7 +13,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { davisPalette } from '../src/media/index.js';
 import type { SamPtOptions } from '../src/pipeline/sam-pt.js';
-import { trackFrames } from '../src/pipeline/track-frames.js';
+import { scheduleOf, trackFrames } from '../src/pipeline/track-frames.js';
 import { maskArea } from '../src/segment/postprocess.js';
 import type { SamSegmenter } from '../src/segment/segmenter.js';
 import type { BinaryMask, ImageEmbedding, Prompts, RgbFrame } from '../src/types.js';
@@ -94,7 +94,7 @@ async function scoreClip(segmenter: SamSegmenter, clip: MultiClip, embed: (key: 
     for (let t = 0; t < clip.frames; t++) yield clip.read(t);
   }
   const scores = new Map<number, ObjectScore>([...clip.promptFrames.keys()].map((id) => [id, { j: [], f: [], checked: 0, swaps: 0 }]));
-  for await (const { frame, masks } of trackFrames({ segmenter, frames: frames(), embed: (f) => embed(`${clip.name}/${f.index}`, f), prompts, options })) {
+  for await (const { frame, masks } of trackFrames({ segmenter, frames: frames(), embed: (f) => embed(`${clip.name}/${f.index}`, f), schedule: scheduleOf(prompts), options })) {
     const truths = clip.truth.get(frame.index);
     if (!truths) continue;
     for (const [id, score] of scores) {

@@ -40,6 +40,12 @@ export const envSchema = z.object({
   WORKER_CONCURRENCY: positiveInt(64).default(1).describe('jobs one worker process runs at once (inference uses every core: keep 1)'),
   EMBED_CHUNK_FRAMES: positiveInt(10_000).default(8).describe('frames per embedding chunk that another worker may encode ahead of the tracking pass'),
   EMBED_WINDOW_FRAMES: positiveInt().default(96).describe('how far ahead of the tracking pass helpers may encode (2 MB of disk per frame)'),
+  CORRECTIONS_KEEP_EMBEDDINGS: boolean
+    .default(true)
+    .describe("keep a job's frame embeddings after its first run, so a correction costs decoder time only (2 MB of disk per frame)"),
+  EMBEDDING_BUDGET_BYTES: positiveInt()
+    .default(10 * 1024 ** 3)
+    .describe("disk kept embeddings may use over all jobs; beyond it the oldest jobs' go (their corrections encode again)"),
   PREVIEW_TTL_MINUTES: positiveInt().default(60).describe("minutes an unused preview upload (the web page's) is kept"),
   SHUTDOWN_GRACE_S: z.coerce.number().nonnegative().default(20).describe('on SIGTERM, how long a running job may finish before it is handed back to the queue'),
   METRICS_PORT: z.coerce.number().int().min(0).max(65_535).optional().describe('`npm run worker` only: serve /metrics and /healthz on this port'),
@@ -80,6 +86,8 @@ export type Config = {
   workerConcurrency: number;
   embedChunkFrames: number;
   embedWindowFrames: number;
+  keepEmbeddings: boolean;
+  embeddingBudgetBytes: number;
   previewTtlMs: number;
   shutdownGraceMs: number;
   metricsPort: number | undefined;
@@ -125,6 +133,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workerConcurrency: e.WORKER_CONCURRENCY,
     embedChunkFrames: e.EMBED_CHUNK_FRAMES,
     embedWindowFrames: e.EMBED_WINDOW_FRAMES,
+    keepEmbeddings: e.CORRECTIONS_KEEP_EMBEDDINGS,
+    embeddingBudgetBytes: e.EMBEDDING_BUDGET_BYTES,
     previewTtlMs: e.PREVIEW_TTL_MINUTES * 60_000,
     shutdownGraceMs: e.SHUTDOWN_GRACE_S * 1000,
     metricsPort: e.METRICS_PORT,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Prompts, VideoMeta } from './types.js';
+import type { Correction, Prompts, VideoMeta } from './types.js';
 
 /**
  * The prompts a user submits, shared by the CLI (a JSON file) and the API (a
@@ -51,12 +51,43 @@ export function promptsSchema(maxObjects = 16) {
     }) satisfies z.ZodType<Prompts, unknown>;
 }
 
-/** A problem with the prompts, with the path of the offending field. */
+/**
+ * A correction of a job (POST /v1/jobs/:id/corrections): per object, new
+ * prompts on any frames (a new id adds an object), or `absentFrom`: the
+ * object is gone from that frame on.
+ */
+export const correctionObjectSchema = z
+  .object({
+    id: z.number().int().min(1).max(255),
+    name: z.string().trim().min(1).max(100).optional(),
+    prompts: z.array(framePromptSchema).min(1).max(1000).optional(),
+    absentFrom: z.number().int().nonnegative().optional(),
+  })
+  .strict()
+  .refine((o) => (o.prompts !== undefined) !== (o.absentFrom !== undefined), 'an object correction has either prompts or absentFrom');
+
+export function correctionSchema(maxObjects = 16) {
+  return z
+    .object({ objects: z.array(correctionObjectSchema).min(1, 'a correction needs at least one object').max(maxObjects, `at most ${maxObjects} objects`) })
+    .strict()
+    .superRefine((value, ctx) => {
+      const seen = new Set<number>();
+      value.objects.forEach((object, i) => {
+        if (seen.has(object.id)) ctx.addIssue({ code: 'custom', path: ['objects', i, 'id'], message: `duplicate object id ${object.id}` });
+        seen.add(object.id);
+      });
+    }) satisfies z.ZodType<Correction, unknown>;
+}
+
+export type PromptsErrorCode = 'invalid_prompts' | 'frame_out_of_range' | 'outside_frame' | 'unknown_object';
+
+/** A problem with the prompts, with the path of the offending field and a code for machines. */
 export class PromptsError extends Error {
   override name = 'PromptsError';
   constructor(
     message: string,
     readonly field: string,
+    readonly code: PromptsErrorCode = 'invalid_prompts',
   ) {
     super(message);
   }
@@ -74,30 +105,42 @@ export function parsePrompts(json: string, maxObjects?: number): Prompts {
   } catch {
     throw new PromptsError('prompts are not valid JSON', 'prompts');
   }
-  const parsed = promptsSchema(maxObjects).safeParse(value);
+  return checked(promptsSchema(maxObjects), value, 'prompts');
+}
+
+/** Validates a parsed correction body; throws PromptsError naming the field. */
+export function parseCorrection(value: unknown, maxObjects?: number): Correction {
+  return checked(correctionSchema(maxObjects), value, 'body');
+}
+
+function checked<T>(schema: z.ZodType<T, unknown>, value: unknown, root: string): T {
+  const parsed = schema.safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    const field = fieldPath(issue.path) || 'prompts';
+    const field = fieldPath(issue.path) || root;
     throw new PromptsError(`${field}: ${issue.message}`, field);
   }
   return parsed.data;
 }
 
 /** Checks prompts against the probed video: frames exist, points and boxes inside the frame. */
-export function checkPromptsAgainstVideo(prompts: Prompts, video: Pick<VideoMeta, 'width' | 'height' | 'frames'>): void {
+export function checkPromptsAgainstVideo(prompts: Prompts | Correction, video: Pick<VideoMeta, 'width' | 'height' | 'frames'>): void {
   prompts.objects.forEach((object, i) => {
-    object.prompts.forEach((prompt, j) => {
+    if ('absentFrom' in object && object.absentFrom !== undefined && object.absentFrom >= video.frames) {
+      throw new PromptsError(`objects[${i}].absentFrom: frame ${object.absentFrom} is beyond the video's last frame ${video.frames - 1}`, `objects[${i}].absentFrom`, 'frame_out_of_range');
+    }
+    (object.prompts ?? []).forEach((prompt, j) => {
       const at = `objects[${i}].prompts[${j}]`;
       if (prompt.frame >= video.frames) {
-        throw new PromptsError(`${at}.frame: frame ${prompt.frame} is beyond the video's last frame ${video.frames - 1}`, `${at}.frame`);
+        throw new PromptsError(`${at}.frame: frame ${prompt.frame} is beyond the video's last frame ${video.frames - 1}`, `${at}.frame`, 'frame_out_of_range');
       }
       prompt.points.forEach(([x, y], k) => {
         if (x >= video.width || y >= video.height) {
-          throw new PromptsError(`${at}.points[${k}]: (${x}, ${y}) is outside the ${video.width}x${video.height} frame`, `${at}.points[${k}]`);
+          throw new PromptsError(`${at}.points[${k}]: (${x}, ${y}) is outside the ${video.width}x${video.height} frame`, `${at}.points[${k}]`, 'outside_frame');
         }
       });
       if (prompt.box && (prompt.box[2] > video.width || prompt.box[3] > video.height)) {
-        throw new PromptsError(`${at}.box: outside the ${video.width}x${video.height} frame`, `${at}.box`);
+        throw new PromptsError(`${at}.box: outside the ${video.width}x${video.height} frame`, `${at}.box`, 'outside_frame');
       }
     });
   });

@@ -83,6 +83,19 @@ export interface Prompts {
   objects: ObjectPrompts[];
 }
 
+/** One object in a correction: new prompts, or gone from a frame on. Validated by `correctionSchema`. */
+export interface ObjectCorrection {
+  id: number;
+  name?: string;
+  prompts?: FramePrompt[];
+  absentFrom?: number;
+}
+
+/** A correction of a tracked job (POST /v1/jobs/:id/corrections). */
+export interface Correction {
+  objects: ObjectCorrection[];
+}
+
 /**
  * Point tracks on one frame: the output of the point tracker.
  * Points are stored flat so a frame's worth can be handed to OpenCV without copying.

@@ -10,6 +10,7 @@ import type { WorkerRegistry } from '../jobs/worker-registry.js';
 import type { Logger } from '../logger.js';
 import { registerQueueGauges, type Metrics } from '../metrics.js';
 import { errorHandler, notFoundHandler } from './errors.js';
+import { JobResults } from './job-results.js';
 import { JobService } from './job-service.js';
 import { buildOpenApi } from './openapi.js';
 import { healthRouter } from './routes/health.js';
@@ -51,8 +52,9 @@ export function createApp(deps: AppDeps): Express {
   });
 
   const jobs = new JobService({ config, store, queues, metrics, logger });
+  const results = new JobResults({ config, store, queues, jobs, logger });
   app.use('/v1', authenticate(policy), rateLimit(config.rateLimitPerMinute));
-  app.use('/v1/jobs', jobsRouter({ jobs, policy, dataDir: config.dataDir, maxUploadBytes: config.limits.maxUploadBytes }));
+  app.use('/v1/jobs', jobsRouter({ jobs, results, policy, dataDir: config.dataDir, maxUploadBytes: config.limits.maxUploadBytes }));
   app.use('/v1/previews', previewsRouter({ previews: deps.previews, dataDir: config.dataDir, maxUploadBytes: config.limits.maxUploadBytes }));
   const openapi = buildOpenApi(config);
   app.get('/v1/openapi.json', (_req, res) => {

@@ -50,15 +50,13 @@ export function fromMediaError(error: MediaError): ApiError {
   return new ApiError(status, error.code, error.message, { field: 'video' });
 }
 
-/** Prompts problems: the field is the path inside the `prompts` part, e.g. prompts.objects[0].prompts[0].points[1]. */
-export function fromPromptsError(error: PromptsError, code?: string): ApiError {
-  const field = error.field === 'prompts' ? 'prompts' : `prompts.${error.field}`;
-  if (!code) {
-    if (/\.frame$/.test(error.field)) code = 'frame_out_of_range';
-    else if (/outside the/.test(error.message)) code = 'outside_frame';
-    else code = 'invalid_prompts';
-  }
-  return new ApiError(400, code, error.message, { field });
+/**
+ * Prompts problems: the field is the path inside the `prompts` part, e.g.
+ * prompts.objects[0].prompts[0].points[1] (`root` '' for a JSON body such as a correction's).
+ */
+export function fromPromptsError(error: PromptsError, root = 'prompts'): ApiError {
+  const field = !root ? error.field : error.field === root ? root : `${root}.${error.field}`;
+  return new ApiError(400, error.code, error.message, { field });
 }
 
 const MULTER_ERRORS: Record<string, (field?: string) => ApiError> = {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import type { Config } from '../config.js';
 import { ANONYMOUS_OWNER, type JobStore } from '../jobs/job-store.js';
-import { ARTIFACT_FILES, isJobId, jobPaths, jobRelativePaths, type ArtifactName } from '../jobs/layout.js';
+import { ARTIFACT_FILES, isJobId, jobPaths, jobRelativePaths, sessionPaths, type ArtifactName } from '../jobs/layout.js';
 import type { QueueRepository } from '../jobs/queue.js';
 import { EMPTY_PROGRESS, isTerminal, type JobRecord } from '../jobs/record.js';
 import type { Logger } from '../logger.js';
@@ -12,6 +12,7 @@ import { checkPromptsAgainstVideo, parsePrompts, PromptsError } from '../prompts
 import type { Prompts, VideoMeta } from '../types.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { ApiError, badRequest, fromPromptsError, notFound } from './errors.js';
+import { hasArtifacts } from './schemas.js';
 
 /**
  * What the API does with jobs: check a submission completely (prompts,
@@ -114,6 +115,8 @@ export class JobService {
       objects: prompts.objects.length,
       owner: submission.owner,
       attempts: 0,
+      revision: 0,
+      revisionDone: -1,
       createdAt: now,
       updatedAt: now,
     };
@@ -122,18 +125,7 @@ export class JobService {
       await rename(video.path, files.input);
       await writeFileAtomic(files.prompts, JSON.stringify(prompts));
       if (!(await store.createIfRoom(record, config.limits.maxQueuedJobs))) throw queueFull(config.limits.maxQueuedJobs);
-      await queues.addTrack(
-        {
-          jobId: id,
-          input: relative.input,
-          prompts: relative.prompts,
-          outDir: relative.out,
-          pngDir: relative.pngDir,
-          embeddings: relative.embeddings,
-          chunkFrames: config.embedChunkFrames,
-        },
-        meta.frames,
-      );
+      await queues.addTrack({ jobId: id, ...sessionPaths(id, config.embedChunkFrames), prompts: relative.prompts, corrections: relative.corrections }, meta.frames);
     } catch (error) {
       await rm(files.dir, { recursive: true, force: true });
       await store.delete(id).catch(() => undefined);
@@ -210,10 +202,10 @@ export class JobService {
     return { outcome: 'deleted' };
   }
 
-  /** The absolute path of a finished job's artifact; 404 while it has none. */
+  /** The absolute path of a job's artifact (the newest complete revision's); 404 while it has none. */
   async artifact(id: string, name: ArtifactName, owner: string | undefined): Promise<string> {
     const record = await this.get(id, owner);
-    if (record.state !== 'succeeded') {
+    if (!hasArtifacts(record)) {
       throw new ApiError(404, 'artifact_not_ready', `job ${id} is ${record.state}: its artifacts exist once it has succeeded`);
     }
     const file = jobPaths(this.deps.config.dataDir, id)[name];

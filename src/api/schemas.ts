@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ARTIFACT_FILES } from '../jobs/layout.js';
 import { boxSchema, MAX_POINTS_PER_PROMPT, promptPointSchema } from '../prompts.js';
-import { jobErrorSchema, jobProgressSchema, jobStageSchema, jobStateSchema, jobVideoSchema, type JobRecord } from '../jobs/record.js';
+import { correctionSummarySchema, jobErrorSchema, jobProgressSchema, jobStageSchema, jobStateSchema, jobVideoSchema, type JobRecord } from '../jobs/record.js';
 
 /**
  * The API's request and response shapes. Handlers build answers through
@@ -28,7 +28,9 @@ export const jobStatusSchema = z.object({
       pngZip: z.string().describe('URL path of masks.zip (one indexed PNG per frame, pixel value = object id)'),
     })
     .optional()
-    .describe('set when state is succeeded'),
+    .describe('set once the first run has succeeded; while a correction runs they are the previous revision\'s, replaced atomically when the new ones are complete'),
+  revision: z.number().int().nonnegative().describe('the newest revision: 0 is the first run, K the K-th correction (POST /v1/jobs/:id/corrections)'),
+  lastCorrection: correctionSummarySchema.optional().describe('what the newest finished correction re-tracked'),
   createdAt: isoTime,
   startedAt: isoTime.nullable(),
   finishedAt: isoTime.nullable(),
@@ -105,6 +107,42 @@ export const healthResponseSchema = z.object({ status: z.literal('ok') });
 
 const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
 
+/** A job serves artifacts once its first run succeeded, also while a correction runs (the previous revision's). */
+export function hasArtifacts(record: JobRecord): boolean {
+  return record.revisionDone >= 0 && (record.state === 'succeeded' || record.state === 'running') && (record.artifacts?.length ?? 0) > 0;
+}
+
+export const jobMasksQuerySchema = z.object({
+  from: z.coerce.number().int().min(0).default(0),
+  to: z.coerce.number().int().min(0).optional().describe('exclusive; default and upper bound: the frames done so far'),
+});
+
+/** One frame exactly as masks.json has it. */
+export const masksFrameSchema = z.object({
+  frame: z.number().int().nonnegative(),
+  name: z.string(),
+  time: z.number().nonnegative(),
+  objects: z.array(
+    z.object({
+      id: z.number().int().positive(),
+      rle: z.object({ size: z.tuple([z.number().int(), z.number().int()]), counts: z.string() }).describe('COCO compressed RLE (pycocotools)'),
+      score: z.number(),
+      bbox: z.tuple([z.number(), z.number(), z.number(), z.number()]).describe('[x, y, width, height]'),
+      area: z.number().int().nonnegative(),
+      visible: z.boolean(),
+    }),
+  ),
+});
+
+export const jobMasksSchema = z.object({
+  revision: z.number().int().nonnegative().describe('the revision the frames belong to'),
+  lastFrame: z.number().int().nonnegative().nullable(),
+  frames: z.array(masksFrameSchema),
+});
+export type JobMasks = z.infer<typeof jobMasksSchema>;
+
+export const correctionResponseSchema = z.object({ revision: z.number().int().positive() });
+
 /** The public view of a record; `link` turns an artifact's path into the URL to give out (signed when keys are on). */
 export function toJobStatus(record: JobRecord, link: (path: string, file: string) => string = (path) => path): JobStatus {
   const base = `/v1/jobs/${record.id}`;
@@ -118,7 +156,7 @@ export function toJobStatus(record: JobRecord, link: (path: string, file: string
     objects: record.objects,
     attempts: record.attempts,
     ...(record.error ? { error: record.error } : {}),
-    ...(record.state === 'succeeded'
+    ...(hasArtifacts(record)
       ? {
           artifacts: {
             overlay: artifact(ARTIFACT_FILES.overlay),
@@ -127,6 +165,8 @@ export function toJobStatus(record: JobRecord, link: (path: string, file: string
           },
         }
       : {}),
+    revision: record.revision,
+    ...(record.lastCorrection ? { lastCorrection: record.lastCorrection } : {}),
     createdAt: iso(record.createdAt)!,
     startedAt: iso(record.startedAt),
     finishedAt: iso(record.finishedAt),

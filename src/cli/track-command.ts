@@ -78,7 +78,7 @@ export async function runTrack(argv: string[], config: Config): Promise<void> {
     });
     const seconds = (performance.now() - started) / 1000;
     console.log(
-      `${result.video.frames} frames, ${result.tracks.length} object(s) in ${seconds.toFixed(1)} s ` +
+      `${result.video.frames} frames, ${prompts.objects.length} object(s) in ${seconds.toFixed(1)} s ` +
         `(${(result.video.frames / seconds).toFixed(2)} fps): ${result.artifacts.overlay}, ${result.artifacts.masks}`,
     );
   } catch (error) {

@@ -10,20 +10,28 @@ import { readFrames } from '../media/index.js';
 import { loadConfig, segmenterOptions } from '../config.js';
 import { probeInput } from '../media/index.js';
 import { trackVideo } from '../pipeline/track-video.js';
+import { TrackingSession } from '../pipeline/tracking-session.js';
+import { renderArtifacts } from '../output/artifacts.js';
+import { FileResults } from '../output/result-store.js';
 import { maskFromClicks } from '../segment/click-to-mask.js';
 import { roundEmbeddingToFloat16 } from '../segment/float16.js';
 import { maskToRuns } from '../segment/rle.js';
 import { SamSegmenter } from '../segment/segmenter.js';
 import type { ImageEmbedding, VideoMeta } from '../types.js';
 import { EmbeddingStore } from './embedding-store.js';
+import { KeptEmbeddings } from './kept-embeddings.js';
 import {
   serializeError,
+  type CorrectOutcome,
+  type CorrectRequest,
   type EmbedOutcome,
   type EmbedRequest,
   type FromChild,
   type PreviewOutcome,
   type PreviewRequest,
+  type RunningCorrection,
   type RunRequest,
+  type SessionFiles,
   type ToChild,
   type TrackOutcome,
   type TrackRequest,
@@ -61,12 +69,18 @@ try {
   process.exit(1);
 }
 
+/** The first run's session while it runs: corrections sent meanwhile are queued on it. */
+let running: { runId: number; session?: TrackingSession; early: RunningCorrection[] } | undefined;
+
 async function track(runId: number, request: TrackRequest, signal: AbortSignal): Promise<TrackOutcome> {
-  const { dir, chunkFrames, owner, windowFrames } = request.embeddings;
+  const { dir, chunkFrames, owner, windowFrames, keep } = request.embeddings;
   const meta = await probeInput(request.input);
   await mkdir(dir, { recursive: true });
-  const embeddings = new SharedEmbeddings({ store: new EmbeddingStore(dir, chunkFrames), segmenter, input: request.input, meta, owner, windowFrames, signal });
+  const embeddings = new SharedEmbeddings({ store: new EmbeddingStore(dir, chunkFrames), segmenter, input: request.input, meta, owner, windowFrames, keep, signal });
+  running = { runId, early: running?.runId === runId ? running.early : [] };
+  const state = running;
   try {
+    let session: TrackingSession | undefined;
     const result = await trackVideo({
       input: request.input,
       prompts: request.prompts,
@@ -74,14 +88,48 @@ async function track(runId: number, request: TrackRequest, signal: AbortSignal):
       outDir: request.outDir,
       pngDir: request.pngDir,
       embeddings,
+      results: new FileResults(request.results),
       signal,
-      onProgress: (p) => send({ type: 'progress', runId, pass: p.stage, framesDone: p.framesDone, framesTotal: p.framesTotal }),
+      onSession: (s) => {
+        session = state.session = s;
+        for (const c of state.early.splice(0)) s.queueCorrection(c);
+      },
+      onProgress: (p) => send({ type: 'progress', runId, progress: { pass: p.stage, framesDone: p.framesDone, framesTotal: p.framesTotal, lastFrame: p.lastFrame } }),
     });
+    if (session!.rewroteDoneFrames) await renderArtifacts({ ...artifactTarget(request, result.video, signal), objects: session!.objectList, results: new FileResults(request.results) });
     const { width, height, fps, frames, duration } = result.video;
     const { encodedHere, encodedAhead, readFromStore } = embeddings;
-    return { video: { width, height, fps, frames, duration }, frames, embeddings: { encodedHere, encodedAhead, readFromStore } };
+    return {
+      video: { width, height, fps, frames, duration },
+      frames,
+      embeddings: { encodedHere, encodedAhead, readFromStore },
+      objects: session!.objects(),
+      revision: session!.appliedRevision,
+    };
   } finally {
+    running = undefined;
     await embeddings.close();
+  }
+}
+
+function artifactTarget(request: SessionFiles, meta: VideoMeta, signal: AbortSignal) {
+  return { meta, input: request.input, outDir: request.outDir, pngDir: request.pngDir, signal };
+}
+
+/** A correction of a finished session: re-track what it changed, then every artifact again. */
+async function correct(request: CorrectRequest, signal: AbortSignal): Promise<CorrectOutcome> {
+  const meta = await probeInput(request.input);
+  const results = new FileResults(request.results, request.pending);
+  const embeddings = new KeptEmbeddings(new EmbeddingStore(request.embeddings.dir, request.embeddings.chunkFrames), segmenter);
+  const session = new TrackingSession({ input: request.input, video: meta, segmenter, objects: request.objects, results, embeddings, signal });
+  try {
+    const changes = await session.correct(request.correction);
+    await results.commit();
+    await renderArtifacts({ ...artifactTarget(request, meta, signal), objects: session.objectList, results: new FileResults(request.results) });
+    return { objects: session.objects(), changes, embeddings: { read: embeddings.read, encoded: embeddings.encoded } };
+  } catch (error) {
+    await results.discardPending();
+    throw error;
   }
 }
 
@@ -138,9 +186,11 @@ async function run(runId: number, request: RunRequest, controller: AbortControll
     const outcome =
       request.type === 'track'
         ? await track(runId, request.request, signal)
-        : request.type === 'embed'
-          ? await embed(request.request, signal)
-          : await preview(request.request, signal);
+        : request.type === 'correct'
+          ? await correct(request.request, signal)
+          : request.type === 'embed'
+            ? await embed(request.request, signal)
+            : await preview(request.request, signal);
     send({ type: 'done', runId, outcome });
   } catch (error) {
     send({ type: 'failed', runId, error: serializeError(error) });
@@ -150,6 +200,13 @@ async function run(runId: number, request: RunRequest, controller: AbortControll
 process.on('message', (message: ToChild) => {
   if (message.type === 'cancel') {
     if (current?.runId === message.runId) current.controller.abort(message.reason);
+    return;
+  }
+  if (message.type === 'correction') {
+    // Before the session exists (probing, the backward pass has not begun) the correction waits for it.
+    if (running?.runId !== message.runId) return;
+    if (running.session) running.session.queueCorrection(message.correction);
+    else running.early.push(message.correction);
     return;
   }
   if (current) {

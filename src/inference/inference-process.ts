@@ -3,18 +3,24 @@ import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Logger } from '../logger.js';
 import type {
+  CorrectOutcome,
+  CorrectRequest,
   EmbedOutcome,
   EmbedRequest,
   FromChild,
   PreviewOutcome,
   PreviewRequest,
+  RunningCorrection,
   RunOutcomes,
   RunRequest,
   SerializedError,
   ToChild,
   TrackOutcome,
+  TrackProgressMessage,
   TrackRequest,
 } from './inference-protocol.js';
+
+export type { TrackProgressMessage } from './inference-protocol.js';
 
 /**
  * The worker side of the inference child: starts it (model load), sends it
@@ -47,11 +53,6 @@ export class RunAbortedError extends Error {
   }
 }
 
-export interface TrackProgressMessage {
-  pass: 'backward' | 'forward';
-  framesDone: number;
-  framesTotal: number;
-}
 
 export interface InferenceProcessOptions {
   logger: Logger;
@@ -169,7 +170,7 @@ export class InferenceProcess {
     const run = this.run;
     if (!run || run.runId !== message.runId) return;
     if (message.type === 'progress') {
-      run.onProgress?.({ pass: message.pass, framesDone: message.framesDone, framesTotal: message.framesTotal });
+      run.onProgress?.(message.progress);
       return;
     }
     this.run = undefined;
@@ -180,6 +181,18 @@ export class InferenceProcess {
   /** Tracks a video in the child. */
   track(request: TrackRequest, options: RunOptions = {}): Promise<TrackOutcome> {
     return this.execute({ type: 'track', request }, options);
+  }
+
+  /** Re-tracks what a correction changed in a finished job, in the child. */
+  correct(request: CorrectRequest, options: RunOptions = {}): Promise<CorrectOutcome> {
+    return this.execute({ type: 'correct', request }, options);
+  }
+
+  /** Hands a correction to a running first run (applied at its next frame boundary); false when it is not running. */
+  private sendCorrection(runId: number, correction: RunningCorrection): boolean {
+    if (!this.child || this.run?.runId !== runId) return false;
+    this.send(this.child, { type: 'correction', runId, correction });
+    return true;
   }
 
   /** Encodes a chunk of frame embeddings in the child, for another worker's tracking pass. */
@@ -207,6 +220,7 @@ export class InferenceProcess {
       this.run = { runId, resolve: resolve as Run['resolve'], reject, onProgress: options.onProgress };
     });
     this.send(child, { ...request, runId });
+    options.onStarted?.({ correct: (correction) => this.sendCorrection(runId, correction) });
     if (!signal) return outcome;
 
     let killTimer: NodeJS.Timeout | undefined;
@@ -268,12 +282,20 @@ export class InferenceProcess {
 export interface RunOptions {
   signal?: AbortSignal;
   onProgress?: (p: TrackProgressMessage) => void;
+  /** The run has been handed to a child: from now on corrections can be sent to it. */
+  onStarted?: (run: RunningRun) => void;
+}
+
+export interface RunningRun {
+  /** Sends a correction to the run; false when it is no longer running. */
+  correct(correction: RunningCorrection): boolean;
 }
 
 /** What the job processors need from inference (an InferencePool). */
 export interface Inference {
   readonly ready: boolean;
   track(request: TrackRequest, options?: RunOptions): Promise<TrackOutcome>;
+  correct(request: CorrectRequest, options?: RunOptions): Promise<CorrectOutcome>;
   embed(request: EmbedRequest, options?: RunOptions): Promise<EmbedOutcome>;
 }
 
@@ -298,6 +320,10 @@ export class InferencePool implements Inference {
 
   track(request: TrackRequest, options: RunOptions = {}): Promise<TrackOutcome> {
     return this.withFreeProcess((p) => p.track(request, options));
+  }
+
+  correct(request: CorrectRequest, options: RunOptions = {}): Promise<CorrectOutcome> {
+    return this.withFreeProcess((p) => p.correct(request, options));
   }
 
   embed(request: EmbedRequest, options: RunOptions = {}): Promise<EmbedOutcome> {

@@ -1,4 +1,7 @@
-import type { Prompts } from '../types.js';
+import type { Correction, Prompts } from '../types.js';
+import type { ObjectChange, RunningCorrection, SessionObject } from '../pipeline/tracking-session.js';
+
+export type { RunningCorrection } from '../pipeline/tracking-session.js';
 import type { VideoMeta } from '../types.js';
 
 /** The video's measures as the job record keeps them. */
@@ -21,19 +24,44 @@ export interface EmbeddingStoreRef {
   owner: string;
 }
 
-export interface TrackRequest {
-  /** Absolute paths. */
+/** A job's tracking session on disk (absolute paths). */
+export interface SessionFiles {
   input: string;
-  prompts: Prompts;
+  /** The frame records: one JSON file per frame. */
+  results: string;
+  /** Where a correction writes its frame records until they are complete. */
+  pending: string;
   outDir: string;
   pngDir: string;
-  embeddings: EmbeddingStoreRef & { windowFrames: number };
+}
+
+export interface TrackRequest extends SessionFiles {
+  prompts: Prompts;
+  embeddings: EmbeddingStoreRef & { windowFrames: number; keep: boolean };
 }
 
 export interface TrackOutcome {
   video: VideoSummary;
   frames: number;
   embeddings: { encodedHere: number; encodedAhead: number; readFromStore: number };
+  /** The session's objects after the run (corrections applied during it included). */
+  objects: SessionObject[];
+  /** The newest correction applied during the run (0: none). */
+  revision: number;
+}
+
+/** Re-track what a correction changed in a finished session and render its artifacts again. */
+export interface CorrectRequest extends SessionFiles {
+  objects: SessionObject[];
+  correction: Correction;
+  /** The job's kept embeddings (frames whose embedding is gone are encoded again, not stored). */
+  embeddings: { dir: string; chunkFrames: number };
+}
+
+export interface CorrectOutcome {
+  objects: SessionObject[];
+  changes: ObjectChange[];
+  embeddings: { read: number; encoded: number };
 }
 
 /** One chunk of frames for a helper to encode into the store. */
@@ -67,6 +95,14 @@ export interface PreviewOutcome {
   decodeMs: number;
 }
 
+/** Where a run is: frames done of all it goes through, and the newest frame whose masks are final. */
+export interface TrackProgressMessage {
+  pass: 'backward' | 'forward';
+  framesDone: number;
+  framesTotal: number;
+  lastFrame?: number;
+}
+
 /** An error as it crosses the process boundary: enough to classify it, never a stack for users. */
 export interface SerializedError {
   name: string;
@@ -77,21 +113,29 @@ export interface SerializedError {
   detail?: string;
 }
 
-export type RunRequest = { type: 'track'; request: TrackRequest } | { type: 'embed'; request: EmbedRequest } | { type: 'preview'; request: PreviewRequest };
+export type RunRequest =
+  | { type: 'track'; request: TrackRequest }
+  | { type: 'correct'; request: CorrectRequest }
+  | { type: 'embed'; request: EmbedRequest }
+  | { type: 'preview'; request: PreviewRequest };
 
 /** What each kind of run resolves to. */
 export interface RunOutcomes {
   track: TrackOutcome;
+  correct: CorrectOutcome;
   embed: EmbedOutcome;
   preview: PreviewOutcome;
 }
 
-export type ToChild = (RunRequest & { runId: number }) | { type: 'cancel'; runId: number; reason: string };
+export type ToChild =
+  | (RunRequest & { runId: number })
+  | { type: 'cancel'; runId: number; reason: string }
+  | { type: 'correction'; runId: number; correction: RunningCorrection };
 
 export type FromChild =
   | { type: 'ready'; model: string }
   | { type: 'init-failed'; error: SerializedError }
-  | { type: 'progress'; runId: number; pass: 'backward' | 'forward'; framesDone: number; framesTotal: number }
+  | { type: 'progress'; runId: number; progress: TrackProgressMessage }
   | { type: 'done'; runId: number; outcome: RunOutcomes[keyof RunOutcomes] }
   | { type: 'failed'; runId: number; error: SerializedError };
 

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readFrames } from '../media/index.js';
-import type { EmbeddingSource } from '../pipeline/track-video.js';
+import type { EmbeddingSource } from '../pipeline/tracking-session.js';
 import type { SamSegmenter } from '../segment/segmenter.js';
 import type { ImageEmbedding, RgbFrame, VideoMeta } from '../types.js';
 import { ClaimKeeper, type EmbeddingStore } from './embedding-store.js';
@@ -30,6 +30,8 @@ export interface SharedEmbeddingsOptions {
   signal?: AbortSignal;
   /** How often to look again for a frame another worker is encoding. */
   pollMs?: number;
+  /** Keep each frame's embedding after the tracking pass is done with it (for corrections). */
+  keep?: boolean;
 }
 
 export class SharedEmbeddings implements EmbeddingSource {
@@ -61,9 +63,9 @@ export class SharedEmbeddings implements EmbeddingSource {
     }
   }
 
-  /** The tracking pass is done with this frame: its embedding goes, and helpers learn how far it got. */
+  /** The tracking pass is done with this frame: its embedding goes (unless kept), and helpers learn how far it got. */
   async release(frameIndex: number): Promise<void> {
-    await this.options.store.remove(frameIndex);
+    if (!this.options.keep) await this.options.store.remove(frameIndex);
     await this.options.store.writeCursor(frameIndex + 1);
   }
 

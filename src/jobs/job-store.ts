@@ -68,13 +68,49 @@ redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
 return 1
 `;
 
+// A correction takes the next revision number; a finished job goes back to running (correcting).
+const NEXT_REVISION_SCRIPT = `
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return false end
+if state ~= 'succeeded' and state ~= 'running' and state ~= 'queued' then return {0, state} end
+local revision = redis.call('HINCRBY', KEYS[1], 'revision', 1)
+if state == 'succeeded' then
+  redis.call('HSET', KEYS[1], 'state', 'running', 'stage', 'correcting')
+  redis.call('HDEL', KEYS[1], 'finishedAt')
+  redis.call('HINCRBY', KEYS[2], 'succeeded', -1)
+  redis.call('HINCRBY', KEYS[2], 'running', 1)
+end
+redis.call('HSET', KEYS[1], 'updatedAt', ARGV[1])
+return {revision, state}
+`;
+
+// Revision ARGV[1] is done: succeeded unless a newer correction waits (then still correcting).
+const FINISH_REVISION_SCRIPT = `
+local state = redis.call('HGET', KEYS[1], 'state')
+if state ~= 'running' and state ~= 'succeeded' then return {0, state or ''} end
+local done = tonumber(ARGV[1])
+local patch = cjson.decode(ARGV[2])
+for field, value in pairs(patch) do redis.call('HSET', KEYS[1], field, value) end
+redis.call('HSET', KEYS[1], 'revisionDone', done)
+local revision = tonumber(redis.call('HGET', KEYS[1], 'revision') or '0')
+local new = 'succeeded'
+if revision > done then new = 'running' end
+redis.call('HSET', KEYS[1], 'state', new, 'stage', new == 'running' and 'correcting' or 'done')
+if new == 'succeeded' then redis.call('HSET', KEYS[1], 'finishedAt', ARGV[3]) end
+if new ~= state then
+  redis.call('HINCRBY', KEYS[2], state, -1)
+  redis.call('HINCRBY', KEYS[2], new, 1)
+end
+return {1, new}
+`;
+
 type Encoded = Record<string, string>;
 
 /** The owner of jobs submitted without API keys (and of records older than owners). */
 export const ANONYMOUS_OWNER = 'anonymous';
 
-const JSON_FIELDS = new Set(['progress', 'video', 'error', 'artifacts']);
-const NUMBER_FIELDS = new Set(['objects', 'attempts', 'createdAt', 'startedAt', 'finishedAt', 'updatedAt']);
+const JSON_FIELDS = new Set(['progress', 'video', 'error', 'artifacts', 'lastCorrection']);
+const NUMBER_FIELDS = new Set(['objects', 'attempts', 'createdAt', 'startedAt', 'finishedAt', 'updatedAt', 'revision', 'revisionDone']);
 
 function encodeValue(field: string, value: unknown): string {
   return JSON_FIELDS.has(field) ? JSON.stringify(value) : String(value);
@@ -86,7 +122,10 @@ function decode(hash: Encoded): JobRecord | undefined {
   for (const [field, value] of Object.entries(hash)) {
     record[field] = JSON_FIELDS.has(field) ? JSON.parse(value) : NUMBER_FIELDS.has(field) ? Number(value) : value;
   }
-  record.progress ??= EMPTY_PROGRESS;
+  // Records written before a field existed.
+  record.progress = { ...EMPTY_PROGRESS, ...(record.progress as object) };
+  record.revision ??= 0;
+  record.revisionDone ??= record.state === 'succeeded' ? 0 : -1;
   return record as unknown as JobRecord;
 }
 
@@ -143,6 +182,31 @@ export class JobStore {
       | null;
     if (!reply) return { applied: false, state: undefined };
     return { applied: reply[0] === 1, state: reply[1] as JobState } as UpdateOutcome;
+  }
+
+  /**
+   * Reserves the next revision for a correction (queued, running or
+   * succeeded jobs only; a succeeded one goes back to running, stage
+   * correcting). Returns the revision, or the state that refused it.
+   */
+  async nextRevision(id: string): Promise<{ revision: number } | { refused: JobState | undefined }> {
+    const reply = (await this.redis.eval(NEXT_REVISION_SCRIPT, 2, this.key(id), this.countsKey, String(Date.now()))) as [number, string] | null;
+    if (!reply) return { refused: undefined };
+    return reply[0] === 0 ? { refused: reply[1] as JobState } : { revision: reply[0] };
+  }
+
+  /**
+   * Marks revision `done` complete with `patch` (progress, artifacts, the
+   * correction's summary): the job is succeeded, or still running (stage
+   * correcting) when a newer correction is waiting. False when the job was
+   * cancelled, failed or deleted meanwhile.
+   */
+  async finishRevision(id: string, done: number, patch: JobPatch): Promise<boolean> {
+    const encoded: Record<string, string> = {};
+    for (const [field, value] of Object.entries(patch)) if (value !== undefined && value !== null) encoded[field] = encodeValue(field, value);
+    encoded.updatedAt = String(Date.now());
+    const reply = (await this.redis.eval(FINISH_REVISION_SCRIPT, 2, this.key(id), this.countsKey, done, JSON.stringify(encoded), Date.now())) as [number, string];
+    return reply[0] === 1;
   }
 
   /** Newest first; only `owner`'s jobs when given. */

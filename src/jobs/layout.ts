@@ -7,7 +7,11 @@ import path from 'node:path';
  *   DATA_DIR/uploads/            multer's temporary files (moved or deleted before the request ends)
  *   DATA_DIR/jobs/<id>/input     the uploaded video, as received
  *   DATA_DIR/jobs/<id>/prompts.json
- *   DATA_DIR/jobs/<id>/embeddings/  frame embeddings shared by the workers while tracking
+ *   DATA_DIR/jobs/<id>/embeddings/  frame embeddings shared by the workers while tracking, kept for corrections
+ *   DATA_DIR/jobs/<id>/session.json the tracking session's objects (prompts, absent marks) after the newest revision
+ *   DATA_DIR/jobs/<id>/corrections/<K>.json  the K-th correction, as posted
+ *   DATA_DIR/jobs/<id>/out/frames/<n>.json   frame n's records, written as soon as they are final
+ *   DATA_DIR/jobs/<id>/out/frames-pending/   a correction's records until it is complete
  *   DATA_DIR/jobs/<id>/out/overlay.mp4, masks.json, masks.zip (png/ while packaging)
  *   DATA_DIR/previews/<id>/     a web page's upload for live previews: input, video.json, frames/<n>.jpg
  *   DATA_DIR/redis/              the private redis-server's data (when REDIS_URL is unset)
@@ -49,7 +53,11 @@ export function jobRelativePaths(id: string) {
     input: path.join(dir, 'input'),
     prompts: path.join(dir, 'prompts.json'),
     embeddings: path.join(dir, 'embeddings'),
+    session: path.join(dir, 'session.json'),
+    corrections: path.join(dir, 'corrections'),
     out,
+    results: path.join(out, 'frames'),
+    pending: path.join(out, 'frames-pending'),
     pngDir: path.join(out, 'png'),
     overlay: path.join(out, ARTIFACT_FILES.overlay),
     masks: path.join(out, ARTIFACT_FILES.masks),
@@ -63,6 +71,17 @@ export type JobPaths = ReturnType<typeof jobRelativePaths>;
 export function jobPaths(dataDir: string, id: string): JobPaths {
   const relative = jobRelativePaths(id);
   return Object.fromEntries(Object.entries(relative).map(([key, value]) => [key, path.join(dataDir, value)])) as JobPaths;
+}
+
+/** The session paths a job's payloads carry (relative to DATA_DIR). */
+export function sessionPaths(id: string, chunkFrames: number) {
+  const r = jobRelativePaths(id);
+  return { input: r.input, session: r.session, results: r.results, pending: r.pending, outDir: r.out, pngDir: r.pngDir, embeddings: r.embeddings, chunkFrames };
+}
+
+/** The K-th correction's file (relative when `dir` is). */
+export function correctionFile(correctionsDir: string, revision: number): string {
+  return path.join(correctionsDir, `${revision}.json`);
 }
 
 /** Resolves a payload path under DATA_DIR, refusing anything that escapes it. */

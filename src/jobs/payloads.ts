@@ -4,7 +4,7 @@
  * name, so a processor narrows `job.name` and gets the right payload type.
  *
  * One submission is one `track` job plus an `embed` job per chunk of frames
- * after the first, all in the same queue (so one worker slot means one
+ * after the first, and later one `correct` job per correction, all in the same queue (so one worker slot means one
  * inference process, whichever it runs). The track job runs the tracking pass
  * in frame order; idle workers pick the embed jobs and encode those chunks
  * into the job's embedding store ahead of it (see shared-embeddings.ts).
@@ -19,21 +19,37 @@ export const QUEUES = {
   maintenance: 'clipmask-maintenance',
 } as const;
 
-export interface TrackPayload {
+export interface TrackPayload extends SessionPaths {
   /** The job's UUID: also the BullMQ job id and the JobStore key. */
   jobId: string;
-  /** The uploaded video, relative to DATA_DIR. */
-  input: string;
   /** The validated prompts (JSON), relative to DATA_DIR. */
   prompts: string;
-  /** Where overlay.mp4, masks.json and masks.zip go, relative to DATA_DIR. */
+  /** Where corrections posted during the run are (corrections/<K>.json). */
+  corrections: string;
+}
+
+/** The job's tracking session on disk, relative to DATA_DIR. */
+export interface SessionPaths {
+  input: string;
+  /** The session's objects after the newest finished revision. */
+  session: string;
+  /** Frame records, and a correction's until it is complete. */
+  results: string;
+  pending: string;
   outDir: string;
-  /** Where the per-frame PNGs are written before zipping, relative to DATA_DIR. */
   pngDir: string;
-  /** The job's embedding store, relative to DATA_DIR. */
   embeddings: string;
-  /** Frames per chunk: fixed at submission, so every worker agrees on the chunks. */
   chunkFrames: number;
+}
+
+/** Apply correction `revision` (corrections/<revision>.json) to a tracked job: in revision order. */
+export interface CorrectPayload extends SessionPaths {
+  jobId: string;
+  revision: number;
+  /** corrections/<revision>.json */
+  correction: string;
+  /** The submitted prompts: the session's objects while no session.json exists yet. */
+  prompts: string;
 }
 
 export interface EmbedPayload {
@@ -50,6 +66,7 @@ export type ExpireJobsPayload = Record<string, never>;
 
 export interface JobPayloads {
   track: TrackPayload;
+  correct: CorrectPayload;
   embed: EmbedPayload;
   'expire-jobs': ExpireJobsPayload;
 }
@@ -62,6 +79,7 @@ export type JobPayload = { [N in JobName]: { name: N; data: JobPayloads[N] } }[J
 /** Which queue each job name goes to. */
 export const QUEUE_OF: { [N in JobName]: (typeof QUEUES)[keyof typeof QUEUES] } = {
   track: QUEUES.track,
+  correct: QUEUES.track,
   embed: QUEUES.track,
   'expire-jobs': QUEUES.maintenance,
 };
@@ -74,10 +92,21 @@ export interface TrackResult {
   embeddings?: { encodedHere: number; encodedAhead: number; readFromStore: number };
 }
 
+/** What a `correct` job returns: what it re-tracked, or why it had nothing to do. */
+export interface CorrectResult {
+  changes: { objectId: number; from: number; to: number }[];
+  skipped?: 'applied' | 'job over';
+}
+
 /** What a finished `embed` job returns: frames encoded, or why it had nothing to do. */
 export interface EmbedResult {
   encoded: number;
   skipped?: string;
+}
+
+/** The BullMQ job id of a correction. */
+export function correctJobId(jobId: string, revision: number): string {
+  return `${jobId}-correct-${revision}`;
 }
 
 /** The BullMQ job id of a chunk (custom ids may not contain ':'). */

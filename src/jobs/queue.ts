@@ -1,13 +1,24 @@
 import { Queue, type ConnectionOptions } from 'bullmq';
 import { chunkCount } from '../inference/embedding-store.js';
-import { embedJobId, QUEUES, type EmbedPayload, type EmbedResult, type ExpireJobsPayload, type TrackPayload, type TrackResult } from './payloads.js';
+import {
+  correctJobId,
+  embedJobId,
+  QUEUES,
+  type CorrectPayload,
+  type CorrectResult,
+  type EmbedPayload,
+  type EmbedResult,
+  type ExpireJobsPayload,
+  type TrackPayload,
+  type TrackResult,
+} from './payloads.js';
 
 /**
  * BullMQ behind one class: the API enqueues and inspects through it, the
  * worker schedules housekeeping through it. Nothing else imports `Queue`.
  */
 
-export type TrackQueue = Queue<TrackPayload | EmbedPayload, TrackResult | EmbedResult, 'track' | 'embed'>;
+export type TrackQueue = Queue<TrackPayload | CorrectPayload | EmbedPayload, TrackResult | CorrectResult | EmbedResult, 'track' | 'correct' | 'embed'>;
 export type MaintenanceQueue = Queue<ExpireJobsPayload, unknown, 'expire-jobs'>;
 
 export interface QueueRepositoryOptions {
@@ -55,6 +66,15 @@ export class QueueRepository {
       },
       ...Array.from({ length: chunks - 1 }, (_, i) => embed(i + 1)),
     ]);
+  }
+
+  /** Enqueues correction K of a job (BullMQ id per revision, so filing it twice is a no-op). */
+  async addCorrect(payload: CorrectPayload): Promise<void> {
+    await this.track.add('correct', payload, {
+      jobId: correctJobId(payload.jobId, payload.revision),
+      attempts: this.options.attempts,
+      backoff: { type: 'exponential', delay: this.options.backoffMs ?? 10_000 },
+    });
   }
 
   /**

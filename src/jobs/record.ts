@@ -14,10 +14,10 @@ export type JobState = z.infer<typeof jobStateSchema>;
 export const TERMINAL_STATES: readonly JobState[] = ['succeeded', 'failed', 'cancelled'];
 export const isTerminal = (state: JobState) => TERMINAL_STATES.includes(state);
 
-export const JOB_STAGES = ['queued', 'starting', 'tracking', 'packaging', 'done'] as const;
+export const JOB_STAGES = ['queued', 'starting', 'tracking', 'correcting', 'packaging', 'done'] as const;
 export const jobStageSchema = z
   .enum(JOB_STAGES)
-  .describe('what the job is doing (or was doing when it stopped): waiting, loading, tracking frames, zipping the PNG masks, finished');
+  .describe('what the job is doing (or was doing when it stopped): waiting, loading, tracking frames, re-tracking corrected objects, writing the artifacts, finished');
 export type JobStage = z.infer<typeof jobStageSchema>;
 
 export const jobProgressSchema = z.object({
@@ -25,6 +25,12 @@ export const jobProgressSchema = z.object({
   framesDone: z.number().int().nonnegative(),
   framesTotal: z.number().int().nonnegative(),
   etaSeconds: z.number().nonnegative().nullable().describe('null until a first frame has been measured'),
+  lastFrame: z
+    .number()
+    .int()
+    .nonnegative()
+    .nullable()
+    .describe('the newest frame whose masks are final (GET /v1/jobs/:id/masks serves frames up to it); null before the first'),
 });
 export type JobProgress = z.infer<typeof jobProgressSchema>;
 
@@ -43,6 +49,14 @@ export const jobErrorSchema = z.object({
 });
 export type JobError = z.infer<typeof jobErrorSchema>;
 
+/** What the newest finished correction changed: per object, the frames [from, to) it re-tracked. */
+export const correctionSummarySchema = z.object({
+  revision: z.number().int().positive(),
+  changes: z.array(z.object({ objectId: z.number().int().positive(), from: z.number().int().nonnegative(), to: z.number().int().nonnegative() })),
+  error: jobErrorSchema.optional().describe('set when the correction failed: the masks stay those of the revision before'),
+});
+export type CorrectionSummary = z.infer<typeof correctionSummarySchema>;
+
 export const ARTIFACT_NAMES = ['overlay', 'masks', 'pngZip'] as const;
 export type ArtifactKey = (typeof ARTIFACT_NAMES)[number];
 
@@ -57,8 +71,13 @@ export interface JobRecord {
   video: JobVideo;
   objects: number;
   error?: JobError;
-  /** Which artifacts exist (set when the job succeeds). */
+  /** Which artifacts exist (set when the first run succeeds; kept, and replaced atomically, while a correction runs). */
   artifacts?: ArtifactKey[];
+  /** The newest revision asked for: 0 is the first run, K the K-th correction. */
+  revision: number;
+  /** The newest revision whose masks and artifacts are complete; -1 until the first run has finished. */
+  revisionDone: number;
+  lastCorrection?: CorrectionSummary;
   attempts: number;
   createdAt: number;
   startedAt?: number;
@@ -66,4 +85,4 @@ export interface JobRecord {
   updatedAt: number;
 }
 
-export const EMPTY_PROGRESS: JobProgress = { percent: 0, framesDone: 0, framesTotal: 0, etaSeconds: null };
+export const EMPTY_PROGRESS: JobProgress = { percent: 0, framesDone: 0, framesTotal: 0, etaSeconds: null, lastFrame: null };

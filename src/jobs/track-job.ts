@@ -1,55 +1,45 @@
 import { readFile, rm } from 'node:fs/promises';
 import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import type { Config } from '../config.js';
+import type { Inference, RunningRun, TrackProgressMessage } from '../inference/inference-process.js';
+import { RunAbortedError } from '../inference/inference-process.js';
+import type { SessionObject } from '../pipeline/tracking-session.js';
 import type { Logger } from '../logger.js';
-import type { MediaErrorCode } from '../media/index.js';
 import type { Metrics } from '../metrics.js';
-import { parsePrompts } from '../prompts.js';
-import { InferenceError, RunAbortedError, type Inference, type TrackProgressMessage } from '../inference/inference-process.js';
-import type { JobStore } from './job-store.js';
-import { jobPaths, resolveUnder } from './layout.js';
+import { parseCorrection, parsePrompts } from '../prompts.js';
+import { writeFileAtomic } from '../util/atomic.js';
 import { exists } from '../util/fs.js';
+import { enforceEmbeddingBudget } from './embedding-budget.js';
+import { CANCELLED, endingFor, Heartbeat, inputError, SHUTDOWN } from './job-run.js';
+import type { JobStore } from './job-store.js';
+import { correctionFile, jobPaths, resolveUnder } from './layout.js';
 import { zipDirectory } from './package.js';
 import type { TrackPayload, TrackResult } from './payloads.js';
 import type { QueueRepository } from './queue.js';
-import { EMPTY_PROGRESS, type JobError, type JobProgress, type JobStage } from './record.js';
+import { EMPTY_PROGRESS, isTerminal, type JobProgress, type JobRecord, type JobStage } from './record.js';
+
+export { CANCELLED, describeFailure, SHUTDOWN } from './job-run.js';
 
 /**
- * The `track` job: video + prompts -> overlay.mp4, masks.json, masks.zip.
+ * The `track` job: video + prompts -> overlay.mp4, masks.json, masks.zip,
+ * and the frame records a correction starts from.
  *
  * Stages, each safe to run again after a crash or retry:
- *   tracking   trackVideo in the inference child, its embeddings through the
- *              job's embedding store (helpers may have encoded chunks ahead);
- *              skipped when its outputs are already complete (they are
- *              written atomically, PNG folder last)
+ *   tracking   the first run of the tracking session in the inference child,
+ *              its embeddings through the job's embedding store (helpers may
+ *              have encoded chunks ahead; kept afterwards for corrections when
+ *              CORRECTIONS_KEEP_EMBEDDINGS); skipped when its outputs are
+ *              already complete (they are written atomically, PNG folder last)
  *   packaging  zip the PNG folder into masks.zip (atomic), then drop the folder
  *
- * The record in the JobStore is written from here, inside the job: running,
- * progress (every second), succeeded. Failures are recorded and rethrown, so
- * BullMQ still sees them: input problems as UnrecoverableError (no retry),
- * anything else as is (retried with backoff until the last attempt, which
- * records `failed`).
+ * Corrections posted while it runs are sent to the child, which applies them
+ * at its next frame boundary; any it did not get to are left to their
+ * `correct` jobs.
  *
- * Cancellation: DELETE marks the record cancelled; the once-a-second progress
- * write is guarded by the state, so it notices within a second and aborts the
- * run. Shutdown aborts with reason 'shutdown': the job goes back to the queue.
+ * The record in the JobStore is written from here: running, progress (every
+ * second), succeeded. How a run that ends early is recorded is job-run.ts's
+ * decision (endingFor), carried out by `end` below.
  */
-
-export const CANCELLED = 'cancelled';
-export const SHUTDOWN = 'shutdown';
-
-/** MediaError codes that mean "this input cannot be processed": retrying will not help. */
-const INPUT_MEDIA_CODES: ReadonlySet<MediaErrorCode> = new Set<MediaErrorCode>([
-  'not_found',
-  'not_a_video',
-  'no_video_stream',
-  'zero_frames',
-  'truncated',
-  'too_large',
-  'frame_size_mismatch',
-  'bad_image',
-  'duplicate_frame_name',
-]);
 
 export interface TrackJobDeps {
   config: Config;
@@ -60,213 +50,268 @@ export interface TrackJobDeps {
   logger: Logger;
 }
 
-/** An UnrecoverableError that carries the user-facing code. */
-function inputError(error: JobError): UnrecoverableError {
-  return Object.assign(new UnrecoverableError(error.message), { code: error.code });
-}
+type TrackJob = Job<TrackPayload, TrackResult, 'track'>;
 
-/** What the job's record says about a failure; user-safe messages only. */
-export function describeFailure(error: unknown): { jobError: JobError; unrecoverable: boolean } {
-  // Retried (space may be freed), but said plainly.
-  if ((error as { code?: unknown } | undefined)?.code === 'ENOSPC') {
-    return { jobError: { code: 'disk_full', message: 'the server ran out of disk space while processing the job' }, unrecoverable: false };
-  }
-  if (error instanceof InferenceError) {
-    if (error.kind === 'MediaError' && error.code && INPUT_MEDIA_CODES.has(error.code as MediaErrorCode)) {
-      return { jobError: { code: error.code, message: error.message }, unrecoverable: true };
-    }
-    if (error.kind === 'PromptsError') return { jobError: { code: 'invalid_prompts', message: error.message }, unrecoverable: true };
-  }
-  if (error instanceof UnrecoverableError) {
-    const code = (error as { code?: unknown }).code;
-    return { jobError: { code: typeof code === 'string' ? code : 'unprocessable', message: error.message }, unrecoverable: true };
-  }
-  return { jobError: { code: 'internal', message: 'the job failed on the server; see the server logs' }, unrecoverable: false };
-}
-
-/** Tracks progress and turns it into the record's progress (percent, ETA). */
-class ProgressClock {
+/** Tracks progress and turns it into the record's progress (percent, ETA, newest final frame). */
+export class ProgressClock {
   stage: JobStage = 'starting';
   private framesDone = 0;
   private framesTotal: number;
-  private trackingStarted = 0;
+  private lastFrame: number | null = null;
+  private started = 0;
 
   constructor(video: { frames: number }) {
     this.framesTotal = video.frames;
   }
 
-  startTracking(): void {
-    this.stage = 'tracking';
-    this.trackingStarted = performance.now();
+  begin(stage: JobStage): void {
+    this.stage = stage;
+    this.started = performance.now();
   }
 
   onFrames(p: TrackProgressMessage): void {
     this.framesDone = p.framesDone;
     this.framesTotal = p.framesTotal;
+    if (p.lastFrame !== undefined) this.lastFrame = p.lastFrame;
   }
 
-  skipTracking(): void {
+  /** Every frame's masks are final (a finished run, or one skipped because its outputs are complete). */
+  allFinal(frames: number): void {
     this.framesDone = this.framesTotal;
+    this.lastFrame = frames - 1;
   }
 
   snapshot(): JobProgress {
     const fraction = this.framesTotal ? this.framesDone / this.framesTotal : 0;
+    const working = this.stage === 'tracking' || this.stage === 'correcting';
     let percent = 0;
-    if (this.stage === 'tracking') percent = 95 * fraction;
+    if (working) percent = 95 * fraction;
     else if (this.stage === 'packaging') percent = 95;
     else if (this.stage === 'done') percent = 100;
     let etaSeconds: number | null = null;
-    if (this.stage === 'tracking' && this.framesDone > 0) {
-      const perFrame = (performance.now() - this.trackingStarted) / 1000 / this.framesDone;
+    if (working && this.framesDone > 0) {
+      const perFrame = (performance.now() - this.started) / 1000 / this.framesDone;
       etaSeconds = Math.round(perFrame * (this.framesTotal - this.framesDone) * 10) / 10;
     } else if (this.stage === 'packaging' || this.stage === 'done') etaSeconds = 0;
-    return { percent: Math.round(percent * 10) / 10, framesDone: this.framesDone, framesTotal: this.framesTotal, etaSeconds };
+    return { percent: Math.round(percent * 10) / 10, framesDone: this.framesDone, framesTotal: this.framesTotal, etaSeconds, lastFrame: this.lastFrame };
   }
 }
 
 export function createTrackProcessor(deps: TrackJobDeps) {
-  const { config, store, queues, inference, metrics, logger } = deps;
-
-  return async function processTrack(job: Job<TrackPayload, TrackResult, 'track'>, token?: string, signal?: AbortSignal): Promise<TrackResult> {
-    const { jobId } = job.data;
-    const log = logger.child({ jobId, attempt: job.attemptsMade + 1 });
-    const files = jobPaths(config.dataDir, jobId);
-    const input = resolveUnder(config.dataDir, job.data.input);
-    const outDir = resolveUnder(config.dataDir, job.data.outDir);
-    const pngDir = resolveUnder(config.dataDir, job.data.pngDir);
-    const embeddingsDir = resolveUnder(config.dataDir, job.data.embeddings);
-    const overlay = files.overlay;
-    const masks = files.masks;
-    const pngZip = files.pngZip;
-
-    const record = await store.get(jobId);
-    if (!record || record.state === 'cancelled') {
-      await rm(files.dir, { recursive: true, force: true });
-      throw new UnrecoverableError(CANCELLED);
-    }
-    const startedAt = Date.now();
-    const clock = new ProgressClock(record.video);
-    const running = await store.update(
-      jobId,
-      // attemptsStarted also counts starts that ended without a failure (a worker that died, a hand-back).
-      { state: 'running', stage: 'starting', progress: clock.snapshot(), attempts: Math.max(job.attemptsStarted ?? 0, job.attemptsMade + 1), startedAt: record.startedAt ?? startedAt, error: null },
-      { only: ['queued', 'running'] },
-    );
-    if (!running.applied) {
-      await rm(files.dir, { recursive: true, force: true });
-      throw new UnrecoverableError(CANCELLED);
-    }
-    if (record.attempts === 0) metrics.stageSeconds.observe({ stage: 'queue_wait' }, (startedAt - record.createdAt) / 1000);
-    log.info({ frames: record.video.frames }, 'job started');
-
-    // One controller for every way a run stops early: BullMQ's signal (shutdown) and the record (DELETE).
-    const controller = new AbortController();
-    const forward = () => controller.abort(signal?.reason ?? SHUTDOWN);
-    if (signal?.aborted) forward();
-    signal?.addEventListener('abort', forward, { once: true });
-
-    let lastPercent = -1;
-    let beating = false;
-    const beat = async () => {
-      if (beating) return; // a slow Redis must not pile writes up
-      beating = true;
-      try {
-        const progress = clock.snapshot();
-        const outcome = await store.update(jobId, { stage: clock.stage, progress }, { only: ['running'] });
-        if (!outcome.applied && !controller.signal.aborted) controller.abort(CANCELLED);
-        if (progress.percent !== lastPercent) {
-          lastPercent = progress.percent;
-          await job.updateProgress(progress);
-        }
-      } catch (error) {
-        log.warn({ err: error }, 'could not record progress');
-      } finally {
-        beating = false;
-      }
-    };
-    const heartbeat = setInterval(() => void beat(), 1000);
-
+  return async function processTrack(job: TrackJob, token?: string, signal?: AbortSignal): Promise<TrackResult> {
+    const run = new TrackRun(deps, job, token, signal);
+    const record = await run.start();
     try {
-      const prompts = parsePrompts(await readFile(resolveUnder(config.dataDir, job.data.prompts), 'utf8'), config.limits.maxObjects);
-      let video = record.video;
-      let embeddingStats: TrackResult['embeddings'];
-
-      // Stage: tracking (skipped when a previous attempt completed it).
-      const trackingDone = (await exists(overlay)) && (await exists(masks)) && ((await exists(pngDir)) || (await exists(pngZip)));
-      clock.startTracking();
-      if (trackingDone) {
-        clock.skipTracking();
-        log.info('tracking outputs already complete: skipping to packaging');
-      } else {
-        const trackStart = performance.now();
-        const embeddings = { dir: embeddingsDir, chunkFrames: job.data.chunkFrames, owner: `track:${jobId}`, windowFrames: config.embedWindowFrames };
-        const outcome = await inference.track({ input, prompts, outDir, pngDir, embeddings }, { signal: controller.signal, onProgress: (p) => clock.onFrames(p) });
-        const seconds = (performance.now() - trackStart) / 1000;
-        video = outcome.video;
-        embeddingStats = outcome.embeddings;
-        metrics.stageSeconds.observe({ stage: 'tracking' }, seconds);
-        metrics.framesProcessed.inc(outcome.frames);
-        metrics.trackingFps.observe(outcome.frames / seconds);
-        log.info({ frames: outcome.frames, seconds: Number(seconds.toFixed(1)), fps: Number((outcome.frames / seconds).toFixed(2)), embeddings: outcome.embeddings }, 'tracked');
-      }
-      await queues.removeEmbedJobs(jobId, video.frames, job.data.chunkFrames);
-      await rm(embeddingsDir, { recursive: true, force: true });
-      if (controller.signal.aborted) throw new RunAbortedError(controller.signal.reason);
-
-      // Stage: packaging.
-      clock.stage = 'packaging';
-      await beat();
-      if (!(await exists(pngZip))) {
-        const packStart = performance.now();
-        await zipDirectory(pngDir, pngZip, { signal: controller.signal });
-        metrics.stageSeconds.observe({ stage: 'packaging' }, (performance.now() - packStart) / 1000);
-      }
-      await rm(pngDir, { recursive: true, force: true });
-
-      clock.stage = 'done';
-      const finishedAt = Date.now();
-      const done = await store.update(
-        jobId,
-        { state: 'succeeded', stage: 'done', progress: clock.snapshot(), video, artifacts: ['overlay', 'masks', 'pngZip'], finishedAt },
-        { only: ['running'] },
-      );
-      if (!done.applied) throw new RunAbortedError(CANCELLED);
-      metrics.stageSeconds.observe({ stage: 'total' }, (finishedAt - record.createdAt) / 1000);
-      metrics.jobsFinished.inc({ result: 'succeeded' });
-      log.info({ seconds: (finishedAt - startedAt) / 1000 }, 'job succeeded');
-      return { frames: video.frames, seconds: (finishedAt - startedAt) / 1000, embeddings: embeddingStats };
+      const outcome = await run.track(record);
+      await run.pack();
+      return await run.finish(record, outcome);
     } catch (error) {
-      const aborted = error instanceof RunAbortedError || controller.signal.aborted;
-      const reason = error instanceof RunAbortedError ? error.reason : controller.signal.reason;
-      if (aborted && reason === SHUTDOWN && token) {
-        // Hand the job back: another worker (or this one after a restart) starts it again.
-        await store.update(jobId, { state: 'queued', stage: 'queued', progress: EMPTY_PROGRESS }, { only: ['running'] });
-        await job.moveToWait(token);
-        log.info('job handed back to the queue (shutdown)');
-        throw new WaitingError();
-      }
-      if (aborted && reason !== SHUTDOWN) {
-        // Cancelled by DELETE: the record already says so; the files go.
-        await rm(files.dir, { recursive: true, force: true });
-        metrics.jobsFinished.inc({ result: 'cancelled' });
-        log.info('job cancelled');
-        throw new UnrecoverableError(CANCELLED);
-      }
-      const { jobError, unrecoverable } = describeFailure(error);
-      const final = unrecoverable || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      if (final) {
-        await store.update(jobId, { state: 'failed', error: jobError, finishedAt: Date.now() }, { only: ['queued', 'running'] });
-        await rm(files.dir, { recursive: true, force: true });
-        metrics.jobsFinished.inc({ result: 'failed' });
-        log.warn({ err: error, code: jobError.code }, 'job failed');
-      } else {
-        await store.update(jobId, { state: 'queued', stage: 'queued', progress: EMPTY_PROGRESS }, { only: ['running'] });
-        log.warn({ err: error }, 'job attempt failed; it will be retried');
-      }
-      throw unrecoverable && !(error instanceof UnrecoverableError) ? inputError(jobError) : error;
+      return await run.end(error);
     } finally {
-      clearInterval(heartbeat);
-      signal?.removeEventListener('abort', forward);
+      run.stop();
     }
   };
+}
+
+/** One attempt of a track job, as named steps. */
+class TrackRun {
+  private readonly files;
+  private readonly controller = new AbortController();
+  private clock: ProgressClock | undefined;
+  private heartbeat: Heartbeat | undefined;
+  private readonly log;
+  private readonly forward = () => this.controller.abort(this.signal?.reason ?? SHUTDOWN);
+  /** The running run in the child, and the newest correction sent to it. */
+  private child: RunningRun | undefined;
+  private sentRevision = 0;
+  private startedAt = Date.now();
+
+  constructor(
+    private readonly deps: TrackJobDeps,
+    private readonly job: TrackJob,
+    private readonly token: string | undefined,
+    private readonly signal: AbortSignal | undefined,
+  ) {
+    this.files = jobPaths(deps.config.dataDir, job.data.jobId);
+    this.log = deps.logger.child({ jobId: job.data.jobId, attempt: job.attemptsMade + 1 });
+  }
+
+  private path(relative: string): string {
+    return resolveUnder(this.deps.config.dataDir, relative);
+  }
+
+  /** Marks the record running (unless it was cancelled meanwhile) and starts the heartbeat. */
+  async start(): Promise<JobRecord> {
+    const { store, metrics } = this.deps;
+    const { jobId } = this.job.data;
+    const record = await store.get(jobId);
+    const attempts = Math.max(this.job.attemptsStarted ?? 0, this.job.attemptsMade + 1); // also counts starts that ended without a failure
+    this.clock = new ProgressClock(record?.video ?? { frames: 0 });
+    const running =
+      record && record.state !== 'cancelled'
+        ? await store.update(
+            jobId,
+            { state: 'running', stage: 'starting', progress: this.clock.snapshot(), attempts, startedAt: record.startedAt ?? this.startedAt, error: null },
+            { only: ['queued', 'running'] },
+          )
+        : undefined;
+    if (!record || !running?.applied) {
+      await rm(this.files.dir, { recursive: true, force: true });
+      throw new UnrecoverableError(CANCELLED);
+    }
+    if (record.attempts === 0) metrics.stageSeconds.observe({ stage: 'queue_wait' }, (this.startedAt - record.createdAt) / 1000);
+    this.log.info({ frames: record.video.frames }, 'job started');
+    if (this.signal?.aborted) this.forward();
+    this.signal?.addEventListener('abort', this.forward, { once: true });
+    this.heartbeat = new Heartbeat({
+      store,
+      jobId,
+      controller: this.controller,
+      snapshot: () => ({ stage: this.clock!.stage, progress: this.clock!.snapshot() }),
+      onPercent: async (progress) => this.job.updateProgress(progress),
+      onBeat: () => this.sendCorrections(),
+      onError: (error) => this.log.warn({ err: error }, 'could not record progress'),
+    });
+    return record;
+  }
+
+  /** Stage tracking: the first run in the child, unless a previous attempt completed it. */
+  async track(record: JobRecord): Promise<{ video: JobRecord['video']; objects?: SessionObject[]; revision: number; embeddings?: TrackResult['embeddings'] }> {
+    const { config, inference, metrics, queues } = this.deps;
+    const data = this.job.data;
+    const clock = this.clock!;
+    clock.begin('tracking');
+    const done = (await exists(this.files.overlay)) && (await exists(this.files.masks)) && ((await exists(this.files.pngDir)) || (await exists(this.files.pngZip)));
+    let outcome: Awaited<ReturnType<TrackRun['track']>> = { video: record.video, revision: 0 };
+    if (done) {
+      this.log.info('tracking outputs already complete: skipping to packaging');
+    } else {
+      const prompts = parsePrompts(await readFile(this.path(data.prompts), 'utf8'), config.limits.maxObjects);
+      const started = performance.now();
+      const embeddings = { dir: this.path(data.embeddings), chunkFrames: data.chunkFrames, owner: `track:${data.jobId}`, windowFrames: config.embedWindowFrames, keep: config.keepEmbeddings };
+      const request = { ...this.sessionFiles(), prompts, embeddings };
+      const result = await inference.track(request, {
+        signal: this.controller.signal,
+        onProgress: (p) => clock.onFrames(p),
+        onStarted: (child) => {
+          this.child = child;
+          void this.sendCorrections();
+        },
+      });
+      this.child = undefined;
+      const seconds = (performance.now() - started) / 1000;
+      metrics.stageSeconds.observe({ stage: 'tracking' }, seconds);
+      metrics.framesProcessed.inc(result.frames);
+      metrics.trackingFps.observe(result.frames / seconds);
+      this.log.info({ frames: result.frames, seconds: Number(seconds.toFixed(1)), embeddings: result.embeddings, corrections: result.revision }, 'tracked');
+      outcome = { video: result.video, objects: result.objects, revision: result.revision, embeddings: result.embeddings };
+      if (outcome.objects) await writeFileAtomic(this.files.session, JSON.stringify({ objects: outcome.objects }));
+    }
+    clock.allFinal(outcome.video.frames);
+    await queues.removeEmbedJobs(data.jobId, outcome.video.frames, data.chunkFrames);
+    if (!config.keepEmbeddings) await rm(this.files.embeddings, { recursive: true, force: true });
+    else await enforceEmbeddingBudget(config.dataDir, config.embeddingBudgetBytes, (id) => this.idle(id), this.log);
+    if (this.controller.signal.aborted) throw new RunAbortedError(this.controller.signal.reason);
+    return outcome;
+  }
+
+  /** Another job neither tracking nor correcting (this one counts as idle: its tracking is over). */
+  private async idle(id: string): Promise<boolean> {
+    if (id === this.job.data.jobId) return true;
+    const record = await this.deps.store.get(id);
+    return !record || isTerminal(record.state);
+  }
+
+  private sessionFiles() {
+    const data = this.job.data;
+    return {
+      input: this.path(data.input),
+      results: this.path(data.results),
+      pending: this.path(data.pending),
+      outDir: this.path(data.outDir),
+      pngDir: this.path(data.pngDir),
+    };
+  }
+
+  /** Corrections posted since the last look go to the running child, in revision order. */
+  private async sendCorrections(): Promise<void> {
+    const child = this.child;
+    if (!child) return;
+    const record = await this.deps.store.get(this.job.data.jobId);
+    for (let revision = this.sentRevision + 1; record && revision <= record.revision; revision++) {
+      const file = correctionFile(this.path(this.job.data.corrections), revision);
+      const text = await readFile(file, 'utf8').catch(() => undefined);
+      if (text === undefined) return; // still being filed: next beat
+      if (!child.correct({ revision, correction: parseCorrection(JSON.parse(text)) })) return;
+      this.sentRevision = revision;
+    }
+  }
+
+  /** Stage packaging: the PNG folder into masks.zip. */
+  async pack(): Promise<void> {
+    this.clock!.stage = 'packaging';
+    await this.heartbeat!.beat();
+    if (!(await exists(this.files.pngZip))) {
+      const started = performance.now();
+      await zipDirectory(this.files.pngDir, this.files.pngZip, { signal: this.controller.signal });
+      this.deps.metrics.stageSeconds.observe({ stage: 'packaging' }, (performance.now() - started) / 1000);
+    }
+    await rm(this.files.pngDir, { recursive: true, force: true });
+  }
+
+  /** Records success: revision `outcome.revision` is done (still correcting if a newer correction waits). */
+  async finish(record: JobRecord, outcome: Awaited<ReturnType<TrackRun['track']>>): Promise<TrackResult> {
+    const { store, metrics } = this.deps;
+    this.clock!.stage = 'done';
+    const finishedAt = Date.now();
+    const progress = this.clock!.snapshot();
+    const applied = await store.finishRevision(this.job.data.jobId, outcome.revision, { progress, video: outcome.video, artifacts: ['overlay', 'masks', 'pngZip'] });
+    if (!applied) throw new RunAbortedError(CANCELLED);
+    metrics.stageSeconds.observe({ stage: 'total' }, (finishedAt - record.createdAt) / 1000);
+    metrics.jobsFinished.inc({ result: 'succeeded' });
+    this.log.info({ seconds: (finishedAt - this.startedAt) / 1000 }, 'job succeeded');
+    return { frames: outcome.video.frames, seconds: (finishedAt - this.startedAt) / 1000, embeddings: outcome.embeddings };
+  }
+
+  /** Carries out endingFor's decision, then rethrows what BullMQ must see. */
+  async end(error: unknown): Promise<never> {
+    const { store, metrics } = this.deps;
+    const { jobId } = this.job.data;
+    const ending = endingFor(error, {
+      aborted: this.controller.signal.aborted,
+      reason: this.controller.signal.reason,
+      canHandBack: this.token !== undefined,
+      attemptsMade: this.job.attemptsMade,
+      attempts: this.job.opts.attempts ?? 1,
+    });
+    if (ending.action === 'hand-back') {
+      // Another worker (or this one after a restart) starts it again.
+      await store.update(jobId, { state: 'queued', stage: 'queued', progress: EMPTY_PROGRESS }, { only: ['running'] });
+      await this.job.moveToWait(this.token!);
+      this.log.info('job handed back to the queue (shutdown)');
+      throw new WaitingError();
+    }
+    if (ending.action === 'cancel') {
+      // Cancelled by DELETE: the record already says so; the files go.
+      await rm(this.files.dir, { recursive: true, force: true });
+      metrics.jobsFinished.inc({ result: 'cancelled' });
+      this.log.info('job cancelled');
+      throw new UnrecoverableError(CANCELLED);
+    }
+    if (ending.action === 'fail') {
+      await store.update(jobId, { state: 'failed', error: ending.jobError, finishedAt: Date.now() }, { only: ['queued', 'running'] });
+      await rm(this.files.dir, { recursive: true, force: true });
+      metrics.jobsFinished.inc({ result: 'failed' });
+      this.log.warn({ err: error, code: ending.jobError.code }, 'job failed');
+      throw ending.unrecoverable && !(error instanceof UnrecoverableError) ? inputError(ending.jobError) : error;
+    }
+    await store.update(jobId, { state: 'queued', stage: 'queued', progress: EMPTY_PROGRESS }, { only: ['running'] });
+    this.log.warn({ err: error }, 'job attempt failed; it will be retried');
+    throw error;
+  }
+
+  stop(): void {
+    this.heartbeat?.stop();
+    this.signal?.removeEventListener('abort', this.forward);
+  }
 }

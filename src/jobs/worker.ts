@@ -7,16 +7,21 @@ import type { Metrics } from '../metrics.js';
 import { InferencePool } from '../inference/inference-process.js';
 import type { JobStore } from './job-store.js';
 import { createEmbedProcessor } from './embed-job.js';
-import { QUEUES, type EmbedPayload, type EmbedResult, type ExpireJobsPayload, type TrackPayload, type TrackResult } from './payloads.js';
+import { QUEUES, type CorrectPayload, type CorrectResult, type EmbedPayload, type EmbedResult, type ExpireJobsPayload, type TrackPayload, type TrackResult } from './payloads.js';
+import { createCorrectProcessor } from './correct-job.js';
 import type { QueueRepository } from './queue.js';
 import { expireJobs } from './retention.js';
 import { createTrackProcessor, SHUTDOWN } from './track-job.js';
 import type { WorkerRegistry } from './worker-registry.js';
 
-type TrackQueueJob = Job<TrackPayload | EmbedPayload, TrackResult | EmbedResult, 'track' | 'embed'>;
+type TrackQueueJob = Job<TrackPayload | CorrectPayload | EmbedPayload, TrackResult | CorrectResult | EmbedResult, 'track' | 'correct' | 'embed'>;
 
 function isEmbedJob(job: TrackQueueJob): job is Job<EmbedPayload, EmbedResult, 'embed'> {
   return job.name === 'embed';
+}
+
+function isCorrectJob(job: TrackQueueJob): job is Job<CorrectPayload, CorrectResult, 'correct'> {
+  return job.name === 'correct';
 }
 
 /**
@@ -44,7 +49,7 @@ const RETENTION_EVERY_MS = 15 * 60_000;
 export class WorkerService {
   readonly id = randomUUID();
   private readonly inference: InferencePool;
-  private readonly trackWorker: Worker<TrackPayload | EmbedPayload, TrackResult | EmbedResult, 'track' | 'embed'>;
+  private readonly trackWorker: Worker<TrackPayload | CorrectPayload | EmbedPayload, TrackResult | CorrectResult | EmbedResult, 'track' | 'correct' | 'embed'>;
   private readonly maintenanceWorker: Worker<ExpireJobsPayload, Awaited<ReturnType<typeof expireJobs>>, 'expire-jobs'>;
   private announcer: NodeJS.Timeout | undefined;
   private readonly startedAt = Date.now();
@@ -55,8 +60,12 @@ export class WorkerService {
     this.inference = new InferencePool(config.workerConcurrency, { logger, env: deps.inferenceEnv });
     const processTrack = createTrackProcessor({ config, store, queues, inference: this.inference, metrics, logger });
     const processEmbed = createEmbedProcessor({ config, store, inference: this.inference, metrics, logger });
-    const processJob = (job: TrackQueueJob, token?: string, signal?: AbortSignal): Promise<TrackResult | EmbedResult> =>
-      isEmbedJob(job) ? processEmbed(job, token, signal) : processTrack(job as Job<TrackPayload, TrackResult, 'track'>, token, signal);
+    const processCorrect = createCorrectProcessor({ config, store, inference: this.inference, metrics, logger });
+    const processJob = (job: TrackQueueJob, token?: string, signal?: AbortSignal): Promise<TrackResult | CorrectResult | EmbedResult> => {
+      if (isEmbedJob(job)) return processEmbed(job, token, signal);
+      if (isCorrectJob(job)) return processCorrect(job, token, signal);
+      return processTrack(job as Job<TrackPayload, TrackResult, 'track'>, token, signal);
+    };
     this.trackWorker = new Worker(QUEUES.track, processJob, {
       connection,
       autorun: false,
@@ -76,7 +85,7 @@ export class WorkerService {
   }
 
   private async recordStalledFailure(job: TrackQueueJob | undefined, error: Error): Promise<void> {
-    if (!job || isEmbedJob(job)) return; // a failed chunk is the tracking pass's to make up
+    if (!job || isEmbedJob(job) || isCorrectJob(job)) return; // a failed chunk is the tracking pass's to make up; a correction records its own
     try {
       if ((await job.getState()) !== 'failed') return;
       await this.deps.store.update(

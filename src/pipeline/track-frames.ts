@@ -18,12 +18,24 @@ import { DEFAULT_SAM_PT_OPTIONS, SamPtPropagator, type ObjectFrameResult, type S
  * rest of the loop.
  */
 
+/** Which object is prompted, or marked absent, on which frame. */
+export interface PromptSchedule {
+  /** Every object's prompt on this frame (also those of objects this loop does not track: their clicks are negatives). */
+  promptsOn(frame: number): { objectId: number; prompt: FramePrompt }[];
+  /** Objects marked absent from this frame on. */
+  absentFrom(frame: number): number[];
+}
+
 export interface TrackFramesInput {
   segmenter: SamSegmenter;
   frames: AsyncIterable<RgbFrame>;
   /** The image encoder for a frame (possibly cached). */
   embed: (frame: RgbFrame) => Promise<ImageEmbedding>;
-  prompts: Prompts;
+  schedule: PromptSchedule;
+  /** The objects this loop tracks (default: every prompted one). */
+  objects?: ReadonlySet<number>;
+  /** Whether absent marks apply (they do forward in time, from their frame on). */
+  forward?: boolean;
   options?: Partial<SamPtOptions>;
 }
 
@@ -36,7 +48,8 @@ export interface TrackedFrame {
   masks: Map<number, BinaryMask>;
 }
 
-function promptsByFrame(prompts: Prompts): Map<number, { objectId: number; prompt: FramePrompt }[]> {
+/** The schedule of fixed prompts (no absent marks). */
+export function scheduleOf(prompts: Prompts): PromptSchedule {
   const byFrame = new Map<number, { objectId: number; prompt: FramePrompt }[]>();
   for (const object of prompts.objects) {
     for (const prompt of object.prompts) {
@@ -45,13 +58,14 @@ function promptsByFrame(prompts: Prompts): Map<number, { objectId: number; promp
       byFrame.set(prompt.frame, list);
     }
   }
-  return byFrame;
+  return { promptsOn: (frame) => byFrame.get(frame) ?? [], absentFrom: () => [] };
 }
 
 export async function* trackFrames(input: TrackFramesInput): AsyncGenerator<TrackedFrame> {
   const { segmenter } = input;
   const options = { ...DEFAULT_SAM_PT_OPTIONS, ...input.options };
-  const byFrame = promptsByFrame(input.prompts);
+  const { schedule } = input;
+  const tracks = (objectId: number) => !input.objects || input.objects.has(objectId);
   const tracker = await LucasKanadeTracker.create();
   const flow = options.denseFlow ? await DenseFlow.create() : undefined;
   const memoryReader = options.memory ? await MemoryReader.create(segmenter.contract.embeddingShape[1]) : undefined;
@@ -68,11 +82,12 @@ export async function* trackFrames(input: TrackFramesInput): AsyncGenerator<Trac
       const embedding = await timed('encoder-wait', () => nextEmbedding!);
       next = await frames.next();
       nextEmbedding = next.done ? undefined : quiet(input.embed(next.value));
-      const prompted = byFrame.get(frame.index) ?? [];
+      const prompted = schedule.promptsOn(frame.index);
+      if (input.forward) for (const objectId of schedule.absentFrom(frame.index)) propagator.removeObject(objectId);
       // Objects already running move on to this frame first; prompted ones then restart here.
-      const stepped = started ? await propagator.step(frame, embedding) : [];
+      const stepped = started && propagator.objectIds.length ? await propagator.step(frame, embedding) : [];
       const results = new Map<number, ObjectFrameResult>(stepped.map((r) => [r.objectId, r]));
-      for (const { objectId, prompt } of prompted) {
+      for (const { objectId, prompt } of prompted.filter((p) => tracks(p.objectId))) {
         const points = promptPoints(prompted, objectId, options.othersAsNegatives);
         const clicked = await maskFromClicks(segmenter, embedding, { points, box: prompt.box });
         propagator.setObject(frame, embedding, objectId, clicked.mask, clicked.lowRes);
@@ -101,7 +116,7 @@ export async function* trackFrames(input: TrackFramesInput): AsyncGenerator<Trac
  * objects that touch are otherwise one "whole object" to SAM, and each
  * object's first mask would take both.
  */
-function promptPoints(prompted: { objectId: number; prompt: FramePrompt }[], objectId: number, othersAsNegatives: boolean) {
+export function promptPoints(prompted: { objectId: number; prompt: FramePrompt }[], objectId: number, othersAsNegatives: boolean) {
   const own = prompted.find((p) => p.objectId === objectId)!.prompt.points.map(([x, y, label]) => ({ x, y, label }));
   if (!othersAsNegatives) return own;
   const others = prompted

@@ -31,7 +31,9 @@ const request = (name: string) => ({
   prompts: { objects: [{ id: 1, prompts: [{ frame: 0, points: [[...clip.center(0).map(Math.round), 1] as [number, number, 1]] }] }] },
   outDir: path.join(dir, name),
   pngDir: path.join(dir, name, 'png'),
-  embeddings: { dir: path.join(dir, name, 'embeddings'), chunkFrames: 2, owner: 'test', windowFrames: 8 },
+  results: path.join(dir, name, 'frames'),
+  pending: path.join(dir, name, 'frames-pending'),
+  embeddings: { dir: path.join(dir, name, 'embeddings'), chunkFrames: 2, owner: 'test', windowFrames: 8, keep: false },
 });
 
 it('kills a cancelled run that does not stop in time, restarts, and runs the next job', async () => {
@@ -47,7 +49,7 @@ it('kills a cancelled run that does not stop in time, restarts, and runs the nex
   const outcome = await inference.track(request('after'), { onProgress: (p) => progress.push(p.framesDone) });
   expect(outcome).toMatchObject({ frames: 3, video: { width: 96, height: 72, frames: 3 } });
   expect(progress).toEqual([1, 2, 3]);
-  expect((await readdir(path.join(dir, 'after'))).sort()).toEqual(['embeddings', 'masks.json', 'overlay.mp4', 'png']);
+  expect((await readdir(path.join(dir, 'after'))).sort()).toEqual(['embeddings', 'frames', 'masks.json', 'overlay.mp4', 'png']);
   // Every embedding was consumed by the forward pass; only the chunk bookkeeping is left.
   expect((await readdir(path.join(dir, 'after', 'embeddings'))).sort()).toEqual(['chunk-0.claim', 'chunk-0.done', 'chunk-1.claim', 'chunk-1.done', 'cursor']);
 });

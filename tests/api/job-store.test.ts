@@ -47,6 +47,8 @@ function record(overrides: Partial<JobRecord> = {}): JobRecord {
     video: { width: 64, height: 48, fps: 10, frames: 5, duration: 0.5 },
     objects: 1,
     attempts: 0,
+    revision: 0,
+    revisionDone: -1,
     createdAt: 1_000_000 + n,
     updatedAt: 1_000_000 + n,
     ...overrides,

@@ -6,7 +6,7 @@
  * the method's.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { trackFrames } from '../../src/pipeline/track-frames.js';
+import { scheduleOf, trackFrames } from '../../src/pipeline/track-frames.js';
 import { maskArea, maskIoU } from '../../src/segment/postprocess.js';
 import { coveredShare } from '../../bench/metrics.js';
 import { SamSegmenter } from '../../src/segment/segmenter.js';
@@ -31,7 +31,7 @@ async function trackAll(scene: Scene, objects: number): Promise<Map<number, Bina
   };
   const prompts = { objects: Array.from({ length: objects }, (_, i) => ({ id: i + 1, prompts: [{ frame: 0, points: [click(i)] }] })) };
   const masks: Map<number, BinaryMask>[] = [];
-  for await (const tracked of trackFrames({ segmenter, frames: frames(), embed: (frame) => segmenter.embed(frame), prompts })) masks.push(tracked.masks);
+  for await (const tracked of trackFrames({ segmenter, frames: frames(), embed: (frame) => segmenter.embed(frame), schedule: scheduleOf(prompts) })) masks.push(tracked.masks);
   return masks;
 }
 

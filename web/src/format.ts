@@ -8,6 +8,7 @@ const STAGE_WORDS: Record<Stage, string> = {
   queued: 'Waiting in the queue',
   starting: 'Starting (loading the model)',
   tracking: 'Tracking the objects',
+  correcting: 'Re-tracking the corrected objects',
   packaging: 'Packaging the masks',
   done: 'Done',
 };
@@ -94,6 +95,9 @@ const ERROR_WORDS: Record<string, string> = {
   unauthorized: 'This server needs an API key: enter it at the top of the page.',
   rate_limited: 'Too many requests in a short time. Wait a moment and try again.',
   preview_not_found: 'The preview of this video has expired on the server.',
+  not_correctable: 'This job cannot be corrected now.',
+  frame_not_ready: 'That frame is not tracked yet.',
+  invalid_json: 'The server could not read the request.',
 };
 
 /**

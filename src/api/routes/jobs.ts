@@ -1,9 +1,10 @@
 import path from 'node:path';
-import { Router } from 'express';
+import express, { Router } from 'express';
 import type { ArtifactName } from '../../jobs/layout.js';
 import { ApiError, badRequest } from '../errors.js';
+import type { JobResults } from '../job-results.js';
 import type { JobService } from '../job-service.js';
-import { jobListQuerySchema, toJobStatus } from '../schemas.js';
+import { jobListQuerySchema, jobMasksQuerySchema, toJobStatus } from '../schemas.js';
 import { callerOf, type AccessPolicy } from '../security.js';
 import { uploaded, uploadMiddleware } from '../upload.js';
 
@@ -16,8 +17,8 @@ const ARTIFACTS: Record<string, { name: ArtifactName; type: string; download?: s
   'masks.zip': { name: 'pngZip', type: 'application/zip', download: 'masks.zip' },
 };
 
-export function jobsRouter(deps: { jobs: JobService; policy: AccessPolicy; dataDir: string; maxUploadBytes: number }): Router {
-  const { jobs, policy } = deps;
+export function jobsRouter(deps: { jobs: JobService; results: JobResults; policy: AccessPolicy; dataDir: string; maxUploadBytes: number }): Router {
+  const { jobs, results, policy } = deps;
   const router = Router();
   const upload = uploadMiddleware(deps.dataDir, deps.maxUploadBytes);
   const owner = callerOf;
@@ -72,6 +73,31 @@ export function jobsRouter(deps: { jobs: JobService; policy: AccessPolicy; dataD
     const result = await jobs.cancelOrDelete(req.params.id, owner(req));
     if (result.outcome === 'deleted') res.status(204).end();
     else res.json(status(result.record));
+  });
+
+  // Live results: the frames whose masks are final, during the run and after it.
+  router.get('/:id/masks', async (req, res) => {
+    const query = jobMasksQuerySchema.safeParse(req.query);
+    if (!query.success) {
+      const issue = query.error.issues[0];
+      throw badRequest('invalid_query', `${String(issue.path[0])}: ${issue.message}`, String(issue.path[0]));
+    }
+    res.json(await results.masks(req.params.id, query.data, owner(req)));
+  });
+
+  router.get('/:id/frames/:file', async (req, res) => {
+    const match = /^(\d{1,7})\.jpg$/.exec(req.params.file);
+    if (!match) throw new ApiError(404, 'not_found', `no frame "${req.params.file}": frames are <number>.jpg`);
+    const overlay = req.query.overlay === '1' || req.query.overlay === 'true';
+    const jpeg = await results.frameJpeg(req.params.id, Number(match[1]), overlay, owner(req));
+    // The masks of a frame change with a correction: only the plain frame may be cached.
+    res.type('image/jpeg').set('Cache-Control', overlay ? 'no-store' : 'private, max-age=3600').send(jpeg);
+  });
+
+  router.post('/:id/corrections', express.json({ limit: '1mb' }), async (req, res) => {
+    if (!req.is('application/json')) throw new ApiError(415, 'unsupported_media_type', 'send the correction as application/json');
+    const { revision } = await results.correct(req.params.id, req.body, owner(req));
+    res.status(202).json({ revision });
   });
 
   router.get('/:id/artifacts/:file', async (req, res, next) => {

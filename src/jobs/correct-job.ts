@@ -1,0 +1,147 @@
+import { readFile, rm } from 'node:fs/promises';
+import { DelayedError, UnrecoverableError, WaitingError, type Job } from 'bullmq';
+import type { Config } from '../config.js';
+import type { Inference } from '../inference/inference-process.js';
+import { sessionObjects, type SessionObject } from '../pipeline/tracking-session.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import { parseCorrection, parsePrompts } from '../prompts.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { CANCELLED, endingFor, Heartbeat, SHUTDOWN } from './job-run.js';
+import type { JobStore } from './job-store.js';
+import { jobPaths, resolveUnder } from './layout.js';
+import { zipDirectory } from './package.js';
+import type { CorrectPayload, CorrectResult } from './payloads.js';
+import { isTerminal } from './record.js';
+import { ProgressClock } from './track-job.js';
+
+/**
+ * The `correct` job: correction K of a tracked job. Corrections apply in
+ * revision order: K waits (delayed a moment) until K-1 is done and the first
+ * run has finished; one the first run already applied at a frame boundary
+ * is skipped. The inference child re-tracks what K changed from the kept
+ * embeddings and renders the artifacts again (each replaced atomically);
+ * here the PNGs are zipped and the session's objects saved.
+ *
+ * A correction that fails for good leaves the job succeeded with the masks
+ * of the revision before, and says why in `lastCorrection.error`. A DELETE
+ * while it runs cancels the job as it does any running job.
+ */
+
+export interface CorrectJobDeps {
+  config: Config;
+  store: JobStore;
+  inference: Inference;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+type CorrectJob = Job<CorrectPayload, CorrectResult, 'correct'>;
+
+/** How long a correction whose turn has not come waits before it looks again. */
+const TURN_DELAY_MS = 1000;
+
+export function createCorrectProcessor(deps: CorrectJobDeps) {
+  const { config, store, inference, metrics, logger } = deps;
+  const at = (relative: string) => resolveUnder(config.dataDir, relative);
+
+  return async function processCorrect(job: CorrectJob, token?: string, signal?: AbortSignal): Promise<CorrectResult> {
+    const { jobId, revision } = job.data;
+    const log = logger.child({ jobId, revision });
+    const record = await store.get(jobId);
+    if (!record || (isTerminal(record.state) && record.state !== 'succeeded')) return { changes: [], skipped: 'job over' };
+    if (record.revisionDone >= revision) return { changes: [], skipped: 'applied' };
+    // Its turn: the revision before is done (the first run's is 0).
+    if (record.revisionDone < revision - 1) {
+      if (!token) throw new Error('a correction whose turn has not come needs a lock token to wait');
+      await job.moveToDelayed(Date.now() + TURN_DELAY_MS, token);
+      throw new DelayedError();
+    }
+
+    const controller = new AbortController();
+    const forward = () => controller.abort(signal?.reason ?? SHUTDOWN);
+    if (signal?.aborted) forward();
+    signal?.addEventListener('abort', forward, { once: true });
+    const clock = new ProgressClock(record.video);
+    clock.begin('correcting');
+    clock.allFinal(record.video.frames);
+    const heartbeat = new Heartbeat({
+      store,
+      jobId,
+      controller,
+      snapshot: () => ({ stage: clock.stage, progress: clock.snapshot() }),
+      onPercent: async (progress) => job.updateProgress(progress),
+      onError: (error) => log.warn({ err: error }, 'could not record progress'),
+    });
+    const started = performance.now();
+    try {
+      const outcome = await inference.correct(
+        {
+          input: at(job.data.input),
+          results: at(job.data.results),
+          pending: at(job.data.pending),
+          outDir: at(job.data.outDir),
+          pngDir: at(job.data.pngDir),
+          objects: await sessionState(job.data, at, config.limits.maxObjects),
+          correction: parseCorrection(JSON.parse(await readFile(at(job.data.correction), 'utf8'))),
+          embeddings: { dir: at(job.data.embeddings), chunkFrames: job.data.chunkFrames },
+        },
+        { signal: controller.signal },
+      );
+      await zipDirectory(at(job.data.pngDir), jobPaths(config.dataDir, jobId).pngZip, { signal: controller.signal });
+      await rm(at(job.data.pngDir), { recursive: true, force: true });
+      await writeFileAtomic(at(job.data.session), JSON.stringify({ objects: outcome.objects }));
+      clock.stage = 'done';
+      await store.finishRevision(jobId, revision, { progress: clock.snapshot(), lastCorrection: { revision, changes: outcome.changes } });
+      const seconds = (performance.now() - started) / 1000;
+      metrics.stageSeconds.observe({ stage: 'correcting' }, seconds);
+      log.info({ seconds: Number(seconds.toFixed(1)), changes: outcome.changes, embeddings: outcome.embeddings }, 'correction applied');
+      return { changes: outcome.changes };
+    } catch (error) {
+      return await endCorrection(error, { job, token, controller, store, log, dir: jobPaths(config.dataDir, jobId).dir });
+    } finally {
+      heartbeat.stop();
+      signal?.removeEventListener('abort', forward);
+    }
+  };
+}
+
+/** The session's objects after the newest revision (the submitted prompts before the first run saved them). */
+async function sessionState(data: CorrectPayload, at: (relative: string) => string, maxObjects: number): Promise<SessionObject[]> {
+  const saved = await readFile(at(data.session), 'utf8').catch(() => undefined);
+  if (saved) return (JSON.parse(saved) as { objects: SessionObject[] }).objects;
+  const prompts = parsePrompts(await readFile(at(data.prompts), 'utf8'), maxObjects);
+  return sessionObjects(prompts.objects);
+}
+
+/** A correction that stopped early: handed back, cancelled with its job, retried, or failed (the job keeps the masks it had). */
+async function endCorrection(
+  error: unknown,
+  context: { job: CorrectJob; token?: string; controller: AbortController; store: JobStore; log: Logger; dir: string },
+): Promise<never> {
+  const { job, token, controller, store, log } = context;
+  const ending = endingFor(error, {
+    aborted: controller.signal.aborted,
+    reason: controller.signal.reason,
+    canHandBack: token !== undefined,
+    attemptsMade: job.attemptsMade,
+    attempts: job.opts.attempts ?? 1,
+  });
+  if (ending.action === 'hand-back') {
+    await job.moveToWait(token!);
+    throw new WaitingError();
+  }
+  if (ending.action === 'cancel') {
+    // Cancelled with its job by DELETE: the job's files go, as for a cancelled first run.
+    await rm(context.dir, { recursive: true, force: true });
+    throw new UnrecoverableError(CANCELLED);
+  }
+  if (ending.action === 'retry') {
+    log.warn({ err: error }, 'correction attempt failed; it will be retried');
+    throw error;
+  }
+  const { revision, jobId } = job.data;
+  await store.finishRevision(jobId, revision, { lastCorrection: { revision, changes: [], error: ending.jobError } });
+  log.warn({ err: error, code: ending.jobError.code }, 'correction failed');
+  throw ending.unrecoverable ? new UnrecoverableError(ending.jobError.message) : error;
+}

@@ -1,0 +1,166 @@
+/**
+ * The tracking session with the real model: a first run writes frame
+ * records; corrections re-track only what they change (other objects and
+ * frames before the backward stop keep their records byte for byte), give
+ * the same masks whether the embeddings were kept or encoded again, and can
+ * be applied to a run while it goes on.
+ */
+import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EmbeddingStore } from '../../src/inference/embedding-store.js';
+import { KeptEmbeddings } from '../../src/inference/kept-embeddings.js';
+import { probeInput } from '../../src/media/index.js';
+import { maskIou, recordMask, type FrameRecord } from '../../src/output/masks-json.js';
+import { FileResults } from '../../src/output/result-store.js';
+import { sessionObjects, TrackingSession, type EmbeddingSource } from '../../src/pipeline/tracking-session.js';
+import { SamSegmenter } from '../../src/segment/segmenter.js';
+import type { Prompts, RgbFrame, VideoMeta } from '../../src/types.js';
+import { makeMovingShapeClip, type SyntheticClip } from '../helpers/synthetic.js';
+
+const FRAMES = 10;
+let dir: string;
+let segmenter: SamSegmenter;
+let clip: SyntheticClip;
+let meta: VideoMeta;
+let store: EmbeddingStore;
+/** The first run's records, frame by frame. */
+let firstRun: FrameRecord[];
+
+const click = (frame: number, object: number): [number, number, 1] => {
+  const [x, y] = clip.center(frame, object);
+  return [Math.round(x), Math.round(y), 1];
+};
+
+/** Embeddings through the store, written on first use (as the first run's kept ones). */
+function storing(target: EmbeddingStore): EmbeddingSource {
+  return { get: async (frame: RgbFrame) => (await target.read(frame.index)) ?? target.write(frame.index, await segmenter.embed(frame)) };
+}
+
+function session(resultsDir: string, prompts: Prompts, embeddings: EmbeddingSource, pending?: string): { session: TrackingSession; results: FileResults } {
+  const results = new FileResults(resultsDir, pending);
+  return { session: new TrackingSession({ input: clip.path, video: meta, segmenter, objects: sessionObjects(prompts.objects), results, embeddings }), results };
+}
+
+async function records(results: FileResults): Promise<FrameRecord[]> {
+  return results.readRange(0, FRAMES);
+}
+
+const objectOf = (record: FrameRecord, id: number) => record.objects.find((o) => o.id === id)!;
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'clipmask-session-'));
+  segmenter = await SamSegmenter.create();
+  clip = await makeMovingShapeClip(dir, {
+    width: 320,
+    height: 240,
+    frames: FRAMES,
+    fps: 10,
+    shapes: [
+      { kind: 'disc', radius: 36, from: [80, 80], to: [190, 150] },
+      { kind: 'square', radius: 30, from: [250, 180], to: [235, 70] },
+    ],
+  });
+  meta = await probeInput(clip.path);
+  store = new EmbeddingStore(path.join(dir, 'embeddings'), 4);
+  await mkdir(store.dir, { recursive: true });
+  const prompts: Prompts = { objects: [{ id: 1, prompts: [{ frame: 0, points: [click(0, 0)] }] }, { id: 2, prompts: [{ frame: 0, points: [click(0, 1)] }] }] };
+  const { session: first, results } = session(path.join(dir, 'first'), prompts, storing(store));
+  for await (const frame of first.propagateAll()) expect(frame.record.frame).toBeGreaterThanOrEqual(0);
+  firstRun = await records(results);
+}, 180_000);
+
+afterAll(async () => {
+  await segmenter?.dispose();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('a correction of a finished run', () => {
+  it('re-tracks the corrected object only, and stops going back where the masks agree again', async () => {
+    const resultsDir = path.join(dir, 'agree');
+    await cp(path.join(dir, 'first'), resultsDir, { recursive: true });
+    const prompts: Prompts = { objects: [{ id: 1, prompts: [{ frame: 0, points: [click(0, 0)] }] }, { id: 2, prompts: [{ frame: 0, points: [click(0, 1)] }] }] };
+    const { session: s, results } = session(resultsDir, prompts, new KeptEmbeddings(store, segmenter));
+    // The same object clicked again on frame 7: its masks before agree with the new ones.
+    const changes = await s.correct({ objects: [{ id: 1, prompts: [{ frame: 7, points: [click(7, 0)] }] }] });
+    expect(changes).toHaveLength(1);
+    const [{ objectId, from, to }] = changes;
+    expect(objectId).toBe(1);
+    expect(to).toBe(FRAMES);
+    expect(from).toBeGreaterThan(0);
+    expect(from).toBeLessThanOrEqual(7);
+    const after = await records(results);
+    for (let t = 0; t < FRAMES; t++) {
+      expect(JSON.stringify(objectOf(after[t], 2))).toBe(JSON.stringify(objectOf(firstRun[t], 2)));
+      if (t < from) expect(JSON.stringify(after[t])).toBe(JSON.stringify(firstRun[t]));
+    }
+  }, 120_000);
+
+  it('moves a wrongly placed object onto the right one from the corrected frame, and gives the same masks with or without kept embeddings', async () => {
+    // Object 1 starts on the background; the user clicks the disc on frame 5.
+    const prompts: Prompts = { objects: [{ id: 1, prompts: [{ frame: 0, points: [[20, 220, 1]] }] }, { id: 2, prompts: [{ frame: 0, points: [click(0, 1)] }] }] };
+    const base = path.join(dir, 'wrong');
+    const { session: first, results: firstResults } = session(base, prompts, new KeptEmbeddings(store, segmenter));
+    for await (const frame of first.propagateAll()) void frame;
+    const before = await records(firstResults);
+    const correction = { objects: [{ id: 1, prompts: [{ frame: 5, points: [click(5, 0)] }] }] };
+    // A store that lost some of the embeddings the correction needs (the budget, a restart on another disk).
+    const partial = new EmbeddingStore(path.join(dir, 'partial-embeddings'), 4);
+    await cp(store.dir, partial.dir, { recursive: true });
+    for (const frame of [3, 5, 8]) await partial.remove(frame);
+
+    const outcomes: FrameRecord[][] = [];
+    const sources = { kept: new KeptEmbeddings(store, segmenter), partly: new KeptEmbeddings(partial, segmenter) };
+    for (const [name, embeddings] of Object.entries(sources)) {
+      const resultsDir = path.join(dir, `wrong-${name}`);
+      await cp(base, resultsDir, { recursive: true });
+      const { session: s, results } = session(resultsDir, prompts, embeddings, `${resultsDir}-pending`);
+      const changes = await s.correct(correction);
+      await results.commit();
+      expect(changes[0]).toMatchObject({ objectId: 1, to: FRAMES });
+      outcomes.push(await records(results));
+    }
+    expect(sources.partly.encoded).toBeGreaterThan(0);
+    expect(sources.kept.encoded).toBe(0);
+    expect(JSON.stringify(outcomes[1])).toBe(JSON.stringify(outcomes[0]));
+    const after = outcomes[0];
+    for (let t = 5; t < FRAMES; t++) expect(maskIou(recordMask(objectOf(after[t], 1)), clip.truth(t, 0))).toBeGreaterThan(0.8);
+    for (let t = 0; t < FRAMES; t++) expect(JSON.stringify(objectOf(after[t], 2))).toBe(JSON.stringify(objectOf(before[t], 2)));
+    expect(JSON.stringify(after[0])).toBe(JSON.stringify(before[0]));
+  }, 180_000);
+
+  it('marks an object absent from a frame on, leaving the others as they were', async () => {
+    const resultsDir = path.join(dir, 'absent');
+    await cp(path.join(dir, 'first'), resultsDir, { recursive: true });
+    const prompts: Prompts = { objects: [{ id: 1, prompts: [{ frame: 0, points: [click(0, 0)] }] }, { id: 2, prompts: [{ frame: 0, points: [click(0, 1)] }] }] };
+    const { session: s, results } = session(resultsDir, prompts, new KeptEmbeddings(store, segmenter));
+    const changes = await s.correct({ objects: [{ id: 2, absentFrom: 7 }] });
+    expect(changes).toEqual([{ objectId: 2, from: 7, to: FRAMES }]);
+    const after = await records(results);
+    for (let t = 0; t < FRAMES; t++) {
+      expect(objectOf(after[t], 2).visible).toBe(t < 7 ? objectOf(firstRun[t], 2).visible : false);
+      expect(JSON.stringify(objectOf(after[t], 1))).toBe(JSON.stringify(objectOf(firstRun[t], 1)));
+    }
+    expect(s.objects().find((o) => o.id === 2)).toMatchObject({ absentFrom: 7 });
+  }, 60_000);
+});
+
+describe('a correction of a running first run', () => {
+  it('is applied at the next frame boundary without restarting the run', async () => {
+    const prompts: Prompts = { objects: [{ id: 1, prompts: [{ frame: 0, points: [[20, 220, 1]] }] }, { id: 2, prompts: [{ frame: 0, points: [click(0, 1)] }] }] };
+    const { session: s, results } = session(path.join(dir, 'running'), prompts, new KeptEmbeddings(store, segmenter));
+    const yielded: number[] = [];
+    for await (const { frame } of s.propagateAll()) {
+      yielded.push(frame.index);
+      // Frame 5 is done: correct object 1 on frame 3, behind the run.
+      if (frame.index === 5) s.queueCorrection({ revision: 1, correction: { objects: [{ id: 1, prompts: [{ frame: 3, points: [click(3, 0)] }] }] } });
+    }
+    expect(yielded).toEqual(Array.from({ length: FRAMES }, (_, t) => t)); // one pass, no restart
+    expect(s.appliedRevision).toBe(1);
+    expect(s.rewroteDoneFrames).toBe(true);
+    const after = await records(results);
+    for (let t = 3; t < FRAMES; t++) expect(maskIou(recordMask(objectOf(after[t], 1)), clip.truth(t, 0))).toBeGreaterThan(0.8);
+    expect(maskIou(recordMask(objectOf(after[0], 1)), clip.truth(0, 0))).toBeLessThan(0.2);
+  }, 120_000);
+});
