@@ -12,8 +12,7 @@ import { probeInput } from '../media/index.js';
 import { trackVideo } from '../pipeline/track-video.js';
 import { TrackingSession } from '../pipeline/tracking-session.js';
 import { renderArtifacts } from '../output/artifacts.js';
-import { FileResults } from '../output/result-store.js';
-import { maskFromClicks } from '../segment/click-to-mask.js';
+import { FileResults, MemoryResults } from '../output/result-store.js';
 import { roundEmbeddingToFloat16 } from '../segment/float16.js';
 import { maskToRuns } from '../segment/rle.js';
 import { SamSegmenter } from '../segment/segmenter.js';
@@ -105,6 +104,7 @@ async function track(runId: number, request: TrackRequest, signal: AbortSignal):
       embeddings: { encodedHere, encodedAhead, readFromStore },
       objects: session!.objects(),
       revision: session!.appliedRevision,
+      changes: session!.runChanges,
     };
   } finally {
     running = undefined;
@@ -168,13 +168,28 @@ async function previewEmbedding(input: string, frameIndex: number, signal: Abort
   return { embedding, embedMs: performance.now() - started };
 }
 
+/** The page's preview of an input is a one-object session: the mask its prompt gives on a frame, as a job starts from. */
+const PREVIEW_OBJECT = 1;
+const previewSessions = new Map<string, TrackingSession>();
+
+async function previewSession(input: string): Promise<TrackingSession> {
+  let session = previewSessions.get(input);
+  if (!session) {
+    session = new TrackingSession({ input, video: previewMeta.get(input) ?? (await probeInput(input)), segmenter, objects: [], results: new MemoryResults() });
+    previewSessions.set(input, session);
+    if (previewSessions.size > PREVIEW_CACHE_SIZE) previewSessions.delete(previewSessions.keys().next().value!);
+  }
+  return session;
+}
+
 async function preview(request: PreviewRequest, signal: AbortSignal): Promise<PreviewOutcome> {
   const { embedding, embedMs } = await previewEmbedding(request.input, request.frame, signal);
   const { width, height } = embedding;
   if (!request.points.length && !request.box) return { width, height, embedMs, decodeMs: 0 };
   const started = performance.now();
-  const points = request.points.map(([x, y, label]) => ({ x, y, label }));
-  const result = await maskFromClicks(segmenter, embedding, { points, box: request.box });
+  const session = await previewSession(request.input);
+  session.addPrompts(PREVIEW_OBJECT, { frame: request.frame, points: request.points, box: request.box });
+  const result = await session.promptMask(PREVIEW_OBJECT, request.frame, embedding);
   let area = 0;
   for (const v of result.mask.data) area += v;
   return { width, height, counts: maskToRuns(result.mask), score: result.score, area, embedMs, decodeMs: performance.now() - started };

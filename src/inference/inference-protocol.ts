@@ -46,8 +46,9 @@ export interface TrackOutcome {
   embeddings: { encodedHere: number; encodedAhead: number; readFromStore: number };
   /** The session's objects after the run (corrections applied during it included). */
   objects: SessionObject[];
-  /** The newest correction applied during the run (0: none). */
+  /** The newest correction applied during the run (0: none), and what those corrections re-tracked. */
   revision: number;
+  changes: ObjectChange[];
 }
 
 /** Re-track what a correction changed in a finished session and render its artifacts again. */

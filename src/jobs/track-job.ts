@@ -3,7 +3,7 @@ import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import type { Config } from '../config.js';
 import type { Inference, RunningRun, TrackProgressMessage } from '../inference/inference-process.js';
 import { RunAbortedError } from '../inference/inference-process.js';
-import type { SessionObject } from '../pipeline/tracking-session.js';
+import type { ObjectChange, SessionObject } from '../pipeline/tracking-session.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { parseCorrection, parsePrompts } from '../prompts.js';
@@ -51,6 +51,17 @@ export interface TrackJobDeps {
 }
 
 type TrackJob = Job<TrackPayload, TrackResult, 'track'>;
+
+/** What the tracking stage leaves for the next ones. */
+interface TrackOutcome {
+  video: JobRecord['video'];
+  /** The session's objects after the run (none when a previous attempt had completed it). */
+  objects?: SessionObject[];
+  /** Corrections applied during the run: the newest revision, and what they re-tracked. */
+  revision: number;
+  changes: ObjectChange[];
+  embeddings?: TrackResult['embeddings'];
+}
 
 /** Tracks progress and turns it into the record's progress (percent, ETA, newest final frame). */
 export class ProgressClock {
@@ -176,13 +187,13 @@ class TrackRun {
   }
 
   /** Stage tracking: the first run in the child, unless a previous attempt completed it. */
-  async track(record: JobRecord): Promise<{ video: JobRecord['video']; objects?: SessionObject[]; revision: number; embeddings?: TrackResult['embeddings'] }> {
+  async track(record: JobRecord): Promise<TrackOutcome> {
     const { config, inference, metrics, queues } = this.deps;
     const data = this.job.data;
     const clock = this.clock!;
     clock.begin('tracking');
     const done = (await exists(this.files.overlay)) && (await exists(this.files.masks)) && ((await exists(this.files.pngDir)) || (await exists(this.files.pngZip)));
-    let outcome: Awaited<ReturnType<TrackRun['track']>> = { video: record.video, revision: 0 };
+    let outcome: TrackOutcome = { video: record.video, revision: 0, changes: [] };
     if (done) {
       this.log.info('tracking outputs already complete: skipping to packaging');
     } else {
@@ -204,7 +215,7 @@ class TrackRun {
       metrics.framesProcessed.inc(result.frames);
       metrics.trackingFps.observe(result.frames / seconds);
       this.log.info({ frames: result.frames, seconds: Number(seconds.toFixed(1)), embeddings: result.embeddings, corrections: result.revision }, 'tracked');
-      outcome = { video: result.video, objects: result.objects, revision: result.revision, embeddings: result.embeddings };
+      outcome = { video: result.video, objects: result.objects, revision: result.revision, changes: result.changes, embeddings: result.embeddings };
       if (outcome.objects) await writeFileAtomic(this.files.session, JSON.stringify({ objects: outcome.objects }));
     }
     clock.allFinal(outcome.video.frames);
@@ -260,12 +271,13 @@ class TrackRun {
   }
 
   /** Records success: revision `outcome.revision` is done (still correcting if a newer correction waits). */
-  async finish(record: JobRecord, outcome: Awaited<ReturnType<TrackRun['track']>>): Promise<TrackResult> {
+  async finish(record: JobRecord, outcome: TrackOutcome): Promise<TrackResult> {
     const { store, metrics } = this.deps;
     this.clock!.stage = 'done';
     const finishedAt = Date.now();
     const progress = this.clock!.snapshot();
-    const applied = await store.finishRevision(this.job.data.jobId, outcome.revision, { progress, video: outcome.video, artifacts: ['overlay', 'masks', 'pngZip'] });
+    const lastCorrection = outcome.revision > 0 ? { revision: outcome.revision, changes: outcome.changes } : undefined;
+    const applied = await store.finishRevision(this.job.data.jobId, outcome.revision, { progress, video: outcome.video, artifacts: ['overlay', 'masks', 'pngZip'], lastCorrection });
     if (!applied) throw new RunAbortedError(CANCELLED);
     metrics.stageSeconds.observe({ stage: 'total' }, (finishedAt - record.createdAt) / 1000);
     metrics.jobsFinished.inc({ result: 'succeeded' });

@@ -97,6 +97,8 @@ export class TrackingSession implements PromptSchedule {
   appliedRevision = 0;
   /** A correction during the first run changed frames it had already yielded (their overlay is stale). */
   rewroteDoneFrames = false;
+  /** What the corrections applied during the first run re-tracked. */
+  runChanges: ObjectChange[] = [];
 
   constructor(private readonly init: TrackingSessionInit) {
     this.video = init.video;
@@ -207,6 +209,7 @@ export class TrackingSession implements PromptSchedule {
             this.drop(run, c.id, t + 1);
             this.rewroteDoneFrames = true;
           }
+          this.runChanges = mergeChanges([...this.runChanges, { objectId: c.id, from: c.absentFrom, to: this.video.frames }]);
           continue;
         }
         for (const prompt of c.prompts ?? []) this.addPrompts(c.id, prompt, c.name);
@@ -214,9 +217,11 @@ export class TrackingSession implements PromptSchedule {
         await closeLane(run, c.id);
         if (from > t) {
           run.main.add(c.id);
+          this.runChanges = mergeChanges([...this.runChanges, { objectId: c.id, from, to: this.video.frames }]);
           continue;
         }
-        await this.retrackBackward(c.id, from, onStep);
+        const backTo = await this.retrackBackward(c.id, from, onStep);
+        this.runChanges = mergeChanges([...this.runChanges, { objectId: c.id, from: backTo, to: this.video.frames }]);
         const lane = this.lane({ from, schedule: this, forward: true, objects: new Set([c.id]) });
         for (let f = from; f <= t; f++) await this.init.results.write(this.withObject(await this.storedRecord(f), c.id, await nextOf(lane, f)));
         run.side.set(c.id, lane);
