@@ -1,11 +1,12 @@
 /**
- * The types that cross module boundaries. Data flows one way:
+ * The types that cross module boundaries, and only those. Data flows one way:
  *
- *   video -> frames (VideoMeta, RgbFrame) -> tracked points (TrackedPoints)
- *         -> per-frame masks (FrameMasks) -> mask tracks (MaskTrack)
- *         -> overlay + JSON (JobResult)
+ *   video -> frames (VideoMeta, RgbFrame) -> embeddings (ImageEmbedding)
+ *         -> masks (BinaryMask, CocoRle) -> frame records (output/masks-json.ts)
  *
- * Every module imports these from here; none defines its own copy.
+ * and what users send: Prompts (a submission) and Correction (a later fix),
+ * made of FramePrompts whose clicks are PromptPoints, the one point type at
+ * every boundary (the decoder's {x, y, label} is segment/'s own).
  */
 
 /** What ffprobe (or a frame directory) tells us about the input, after rotation is applied. */
@@ -55,11 +56,8 @@ export interface CocoRle {
   counts: string;
 }
 
-/** 0 = background click, 1 = object click. */
-export type PointLabel = 0 | 1;
-
-/** A click: x, y in the displayed frame's pixels, and its label. */
-export type PromptPoint = [x: number, y: number, label: PointLabel];
+/** A click: x, y in the displayed frame's pixels, and its label (0 = background, 1 = object). */
+export type PromptPoint = [x: number, y: number, label: 0 | 1];
 
 /** A box in the displayed frame's pixels: left, top, right, bottom. */
 export type Box = [x0: number, y0: number, x1: number, y1: number];
@@ -94,63 +92,6 @@ export interface ObjectCorrection {
 /** A correction of a tracked job (POST /v1/jobs/:id/corrections). */
 export interface Correction {
   objects: ObjectCorrection[];
-}
-
-/**
- * Point tracks on one frame: the output of the point tracker.
- * Points are stored flat so a frame's worth can be handed to OpenCV without copying.
- */
-export interface TrackedPoints {
-  frame: number;
-  /** x0, y0, x1, y1, ... in frame pixels; length === 2 * count */
-  positions: Float32Array;
-  /** 1 if the point is visible (tracked with confidence) on this frame, else 0; length === count */
-  visible: Uint8Array;
-}
-
-/** One object's mask on one frame. */
-export interface ObjectMask {
-  objectId: number;
-  mask: BinaryMask;
-  /** The decoder's predicted IoU for the chosen mask (0 when absent). */
-  score: number;
-  /** Whether the object is considered present on this frame. */
-  visible: boolean;
-}
-
-/** Every object's mask on one frame, overlaps already resolved. */
-export interface FrameMasks {
-  frame: number;
-  objects: ObjectMask[];
-}
-
-/** One frame of one object's track, as written to masks.json. */
-export interface MaskTrackEntry {
-  frame: number;
-  rle: CocoRle;
-  score: number;
-  /** [x, y, width, height] in pixels, COCO style; [0, 0, 0, 0] when empty. */
-  bbox: [number, number, number, number];
-  area: number;
-  visible: boolean;
-}
-
-/** One object's masks over the whole video. */
-export interface MaskTrack {
-  objectId: number;
-  name: string;
-  frames: MaskTrackEntry[];
-}
-
-/** What a finished tracking run produced. */
-export interface JobResult {
-  video: VideoMeta;
-  tracks: MaskTrack[];
-  artifacts: {
-    overlay?: string;
-    masks: string;
-    pngDir?: string;
-  };
 }
 
 /** The image encoder's output for one frame, with what is needed to map coordinates into it. */

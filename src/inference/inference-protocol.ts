@@ -1,4 +1,4 @@
-import type { Correction, Prompts } from '../types.js';
+import type { Box, Correction, Prompts, PromptPoint } from '../types.js';
 import type { ObjectChange, RunningCorrection, SessionObject } from '../pipeline/tracking-session.js';
 
 export type { RunningCorrection } from '../pipeline/tracking-session.js';
@@ -81,8 +81,8 @@ export type EmbedOutcome = HelperOutcome;
 export interface PreviewRequest {
   input: string;
   frame: number;
-  points: [number, number, 0 | 1][];
-  box?: [number, number, number, number];
+  points: PromptPoint[];
+  box?: Box;
 }
 
 export interface PreviewOutcome {

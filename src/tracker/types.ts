@@ -1,10 +1,9 @@
 /**
- * Tracker-internal types. The cross-module point layout (`TrackedPoints`) lives in src/types.ts;
- * these describe the tracker object itself and its tuning knobs.
+ * Tracker-internal types: the tracker object itself and its tuning knobs.
  */
 import type { RgbFrame } from '../types.js';
 
-/** What one `step` returns. Same layout as `TrackedPoints` minus the frame index. */
+/** What one `step` returns: points stored flat, so a frame's worth goes to OpenCV without copying. */
 export interface TrackStep {
   /** x0, y0, x1, y1, ... in frame pixels; length === 2 * count (same order as `init`). */
   positions: Float32Array;
