@@ -2,7 +2,7 @@
  * What a correction costs against a first run, through the service (API +
  * worker + inference child on a private Redis):
  *
- *   npm run bench:correct -- [--video FILE] [--frame 60] [--object 1] [--no-keep]
+ *   npm run bench:correct -- [--video FILE] [--frame 60] [--object 1] [--clicks 3] [--no-keep]
  *
  * Submits the video with two objects (the person and the arch of
  * ../shared/cutie-examples/example.mp4 by default), times the first run from
@@ -21,6 +21,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startRedisServer } from '../src/jobs/redis-server.js';
 import { decodeRle } from '../src/segment/rle.js';
+import { sampleNegativePoints, samplePositivePoints } from '../src/tracker/query-points.js';
 import { startService } from '../src/service.js';
 import type { BinaryMask, CocoRle } from '../src/types.js';
 
@@ -41,11 +42,23 @@ const { values } = parseArgs({
     frame: { type: 'string', default: '60' },
     object: { type: 'string', default: '1' },
     'no-keep': { type: 'boolean', default: false },
+    clicks: { type: 'string', default: '3' },
   },
 });
 const frame = Number(values.frame);
 const objectId = Number(values.object);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The correction's clicks on the object's mask: spread positives and one negative, or the one most interior point. */
+function userClicks(mask: BinaryMask, count: number): [number, number, 0 | 1][] {
+  if (count <= 1) return [[...interiorPoint(mask), 1]];
+  const positives = samplePositivePoints(mask, count);
+  const negatives = sampleNegativePoints(mask, 1);
+  const points: [number, number, 0 | 1][] = [];
+  for (let i = 0; i < positives.length; i += 2) points.push([Math.round(positives[i]), Math.round(positives[i + 1]), 1]);
+  for (let i = 0; i < negatives.length; i += 2) points.push([Math.round(negatives[i]), Math.round(negatives[i + 1]), 0]);
+  return points;
+}
 
 /** The mask pixel farthest from the background (a click a user would make), by a city-block distance. */
 function interiorPoint(mask: BinaryMask): [number, number] {
@@ -108,12 +121,12 @@ try {
   console.log(`first run: ${before.frames.length} frames in ${firstSeconds.toFixed(1)} s`);
 
   const rle = before.frames[frame].objects.find((o) => o.id === objectId)!.rle;
-  const [x, y] = interiorPoint(decodeRle(rle));
+  const points = userClicks(decodeRle(rle), Number(values.clicks));
   const correctionStart = performance.now();
   const posted = await fetch(`${baseUrl}/v1/jobs/${id}/corrections`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ objects: [{ id: objectId, prompts: [{ frame, points: [[x, y, 1]] }] }] }),
+    body: JSON.stringify({ objects: [{ id: objectId, prompts: [{ frame, points }] }] }),
   });
   if (posted.status !== 202) throw new Error(`correction refused: ${posted.status} ${await posted.text()}`);
   const { revision } = (await posted.json()) as { revision: number };
@@ -124,7 +137,7 @@ try {
   const unchanged = after.frames.filter((f, i) => JSON.stringify(f) === JSON.stringify(before.frames[i])).length;
   const firstChanged = after.frames.findIndex((f, i) => JSON.stringify(f) !== JSON.stringify(before.frames[i]));
   const otherSame = after.frames.every((f, i) => JSON.stringify(f.objects.filter((o) => o.id !== objectId)) === JSON.stringify(before.frames[i].objects.filter((o) => o.id !== objectId)));
-  console.log(`correction: object ${objectId} clicked at (${x}, ${y}) on frame ${frame}; re-tracked ${JSON.stringify(done.lastCorrection.changes)}`);
+  console.log(`correction: object ${objectId} clicked at ${JSON.stringify(points)} on frame ${frame}; re-tracked ${JSON.stringify(done.lastCorrection.changes)}`);
   console.log(`first changed frame: ${firstChanged < 0 ? 'none' : firstChanged}; other objects byte-identical: ${otherSame}; embeddings kept: ${!values['no-keep']}`);
   console.log(`first_s=${firstSeconds.toFixed(1)} correction_s=${correctionSeconds.toFixed(1)} ratio=${(correctionSeconds / firstSeconds).toFixed(3)} unchanged_frames=${unchanged}`);
 } finally {

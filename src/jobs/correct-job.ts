@@ -92,7 +92,7 @@ export function createCorrectProcessor(deps: CorrectJobDeps) {
       await rm(at(job.data.pngDir), { recursive: true, force: true });
       await writeFileAtomic(at(job.data.session), JSON.stringify({ objects: outcome.objects }));
       clock.stage = 'done';
-      await store.finishRevision(jobId, revision, { progress: clock.snapshot(), lastCorrection: { revision, changes: outcome.changes } });
+      await store.finishRevision(jobId, revision, { progress: clock.snapshot(), objects: outcome.objects.length, lastCorrection: { revision, changes: outcome.changes } });
       const seconds = (performance.now() - started) / 1000;
       metrics.stageSeconds.observe({ stage: 'correcting' }, seconds);
       log.info({ seconds: Number(seconds.toFixed(1)), changes: outcome.changes, embeddings: outcome.embeddings }, 'correction applied');

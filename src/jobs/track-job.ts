@@ -277,7 +277,8 @@ class TrackRun {
     const finishedAt = Date.now();
     const progress = this.clock!.snapshot();
     const lastCorrection = outcome.revision > 0 ? { revision: outcome.revision, changes: outcome.changes } : undefined;
-    const applied = await store.finishRevision(this.job.data.jobId, outcome.revision, { progress, video: outcome.video, artifacts: ['overlay', 'masks', 'pngZip'], lastCorrection });
+    const objects = outcome.objects?.length; // corrections during the run may have added some
+    const applied = await store.finishRevision(this.job.data.jobId, outcome.revision, { progress, video: outcome.video, objects, artifacts: ['overlay', 'masks', 'pngZip'], lastCorrection });
     if (!applied) throw new RunAbortedError(CANCELLED);
     metrics.stageSeconds.observe({ stage: 'total' }, (finishedAt - record.createdAt) / 1000);
     metrics.jobsFinished.inc({ result: 'succeeded' });

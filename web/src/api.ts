@@ -5,10 +5,11 @@
  * server could not be reached.
  */
 import type { z } from 'zod';
-import type { jobListSchema, JobStatus, PreviewMask, previewMaskRequestSchema, PreviewSession } from '../../src/api/schemas.js';
+import type { JobMasks, jobListSchema, JobStatus, PreviewMask, previewMaskRequestSchema, PreviewSession } from '../../src/api/schemas.js';
 import type { PromptsBody } from './prompt-state.js';
+import type { CorrectionBody } from './correction.js';
 
-export type { JobStatus };
+export type { JobMasks, JobStatus };
 export type JobState = JobStatus['state'];
 
 // The server's own types (type-only imports: nothing of the server is bundled).
@@ -100,7 +101,7 @@ function failed(error: ApiError): ApiError {
   return error;
 }
 
-async function send(method: string, url: string, init: { json?: unknown; signal?: AbortSignal; keepalive?: boolean } = {}): Promise<Response> {
+async function send(method: string, url: string, init: { json?: unknown; signal?: AbortSignal; keepalive?: boolean; cache?: RequestCache } = {}): Promise<Response> {
   let response: Response;
   try {
     response = await fetch(url, {
@@ -109,6 +110,7 @@ async function send(method: string, url: string, init: { json?: unknown; signal?
       body: init.json === undefined ? undefined : JSON.stringify(init.json),
       signal: init.signal,
       keepalive: init.keepalive,
+      ...(init.cache ? { cache: init.cache } : {}),
     });
   } catch (error) {
     if (isAbort(error)) throw error;
@@ -217,6 +219,43 @@ export function listJobs(limit = 20, offset = 0, signal?: AbortSignal): Promise<
 export async function deleteJob(id: string): Promise<JobStatus | null> {
   const response = await send('DELETE', `/v1/jobs/${encodeURIComponent(id)}`);
   return response.status === 204 ? null : ((await response.json()) as JobStatus);
+}
+
+export interface JobFrameOptions {
+  /** Paint the masks on it (as overlay.mp4 does). */
+  overlay: boolean;
+  /** Cache-busting: the same frame of another revision is another URL. */
+  revision: number;
+}
+
+export function jobFrameUrl(id: string, frame: number, options: JobFrameOptions): string {
+  return `/v1/jobs/${encodeURIComponent(id)}/frames/${frame}.jpg?${options.overlay ? 'overlay=1&' : ''}rev=${options.revision}`;
+}
+
+/**
+ * A job's frame as a JPEG blob, fetched with the API key (an <img> could
+ * not send it). `fresh` skips the browser's cache: during a correction a
+ * frame changes under the same URL. 404 frame_not_ready: not tracked yet.
+ */
+export async function loadJobFrame(id: string, frame: number, options: JobFrameOptions & { fresh?: boolean; signal?: AbortSignal }): Promise<Blob> {
+  const response = await send('GET', jobFrameUrl(id, frame, options), { signal: options.signal, cache: options.fresh ? 'no-store' : undefined });
+  return response.blob();
+}
+
+/** The frame records (masks.json's) of frames [from, to) that are final so far. */
+export function jobMasks(id: string, from: number, to: number, signal?: AbortSignal): Promise<JobMasks> {
+  return json<JobMasks>('GET', `/v1/jobs/${encodeURIComponent(id)}/masks?from=${from}&to=${to}`, { signal });
+}
+
+/** Asks for a correction; the job re-tracks and reaches `revision` when done. */
+export function correctJob(id: string, body: CorrectionBody, signal?: AbortSignal): Promise<{ revision: number }> {
+  return json<{ revision: number }>('POST', `/v1/jobs/${encodeURIComponent(id)}/corrections`, { json: body, signal });
+}
+
+/** An artifact's URL for a revision: a new revision is a new URL, so the browser fetches it again. Signed links keep their query. */
+export function revisionUrl(url: string, revision: number): string {
+  if (revision <= 0) return url;
+  return `${url}${url.includes('?') ? '&' : '?'}rev=${revision}`;
 }
 
 export const TERMINAL_STATES: readonly JobState[] = ['succeeded', 'failed', 'cancelled'];

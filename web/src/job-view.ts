@@ -1,15 +1,24 @@
 /**
- * One job: progress while it runs (stage, frames, ETA), then the overlay
- * video and the downloads, or the error in plain words.
+ * One job: progress and the newest tracked frame while it runs; then the
+ * overlay video, the downloads, every frame on a slider and a panel to
+ * correct the tracking from any frame; or the error in plain words.
  *
  * Hooks: #job-view data-state (loading | queued | running | succeeded |
- * failed | cancelled | missing | error) and data-job-id.
+ * failed | cancelled | missing | error), data-job-id and data-revision.
+ * The frame viewer and the correction panel list their own.
  */
 import * as api from './api.js';
-import { byId, h, setProgress } from './dom.js';
-import { describeError, formatAgo, formatEta, stageText, stateText } from './format.js';
+import { CorrectionPanel } from './correction-panel.js';
+import { byId, h, isTyping } from './dom.js';
+import { describeError, stageText } from './format.js';
+import { ProgressPart, ResultPart, SummaryPart, shortId } from './job-parts.js';
+import { FrameViewer } from './live-frame.js';
+import { viewableFrames } from './scrub.js';
 
-const POLL_MS = 1000;
+export { shortId };
+
+/** Between statuses while the job runs: the live frame is refreshed at least once a second. */
+const POLL_MS = 800;
 
 export interface JobViewOptions {
   /** The job's state changed, or it was deleted: the list of jobs is out of date. */
@@ -18,12 +27,16 @@ export interface JobViewOptions {
   onDeleted(): void;
 }
 
-/** The parts of the running view that are updated in place on every poll. */
-interface RunningParts {
-  badge: HTMLElement;
-  stage: HTMLElement;
-  progress: HTMLElement;
-  numbers: HTMLElement;
+/** The page of a job that is queued, running or has a result: built once, updated on every status. */
+interface LiveParts {
+  summary: SummaryPart;
+  progress: ProgressPart;
+  result: ResultPart;
+  viewer: FrameViewer;
+  panel: CorrectionPanel;
+  workspace: HTMLElement;
+  cancel: HTMLElement;
+  remove: HTMLElement;
 }
 
 export class JobView {
@@ -34,19 +47,27 @@ export class JobView {
   private controller: AbortController | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private shownState: string | undefined;
-  private running: RunningParts | undefined;
+  private shownRevision: number | undefined;
+  private live: LiveParts | undefined;
+  /** A correction was sent and is not done: keep polling even though the job looked finished. */
+  private following = false;
 
-  constructor(private readonly options: JobViewOptions) {}
+  constructor(private readonly options: JobViewOptions) {
+    document.addEventListener('keydown', (event) => this.onKey(event));
+  }
 
   show(id: string): void {
     if (id === this.id && !this.root.hidden) return;
     this.stop();
+    this.disposeLive();
     this.id = id;
     this.shownState = undefined;
-    this.running = undefined;
+    this.shownRevision = undefined;
+    this.following = false;
     this.root.hidden = false;
     this.root.dataset.jobId = id;
     this.root.dataset.state = 'loading';
+    delete this.root.dataset.revision;
     this.title.textContent = `Job ${shortId(id)}`;
     this.body.replaceChildren(h('p', { class: 'status' }, 'Loading…'));
     this.title.focus({ preventScroll: false });
@@ -55,10 +76,9 @@ export class JobView {
 
   hide(): void {
     this.stop();
+    this.disposeLive();
     this.id = undefined;
     this.root.hidden = true;
-    // Stop a playing result (and its downloads of the video).
-    this.body.querySelector('video')?.pause();
     this.body.replaceChildren();
   }
 
@@ -69,6 +89,12 @@ export class JobView {
     this.controller = undefined;
   }
 
+  private disposeLive(): void {
+    this.live?.result.stop(); // stop a playing result (and its downloads of the video)
+    this.live?.viewer.dispose();
+    this.live = undefined;
+  }
+
   private async poll(): Promise<void> {
     const id = this.id;
     if (!id) return;
@@ -76,30 +102,42 @@ export class JobView {
     try {
       const job = await api.getJob(id, controller.signal);
       if (id !== this.id) return;
-      const changed = job.state !== this.shownState;
+      const changed = job.state !== this.shownState || job.revision !== this.shownRevision;
       this.render(job);
       if (changed) this.options.onChanged();
-      if (!api.isTerminal(job.state)) this.timer = setTimeout(() => void this.poll(), POLL_MS);
+      if (!api.isTerminal(job.state) || this.following) this.timer = setTimeout(() => void this.poll(), POLL_MS);
     } catch (error) {
       if (api.isAbort(error) || id !== this.id) return;
       if (error instanceof api.ApiError && error.status === 404) {
+        this.disposeLive();
         this.setState('missing');
         this.body.replaceChildren(
           h('p', { class: 'error', role: 'alert', 'data-testid': 'job-error' }, 'There is no such job: it was deleted, or it finished long enough ago to be cleaned up.'),
         );
         return;
       }
-      // Keep the last view and try again: the server may be restarting.
-      const text = error instanceof api.ApiError ? describeError(error.code, error.message) : describeError('internal');
-      let notice = this.body.querySelector<HTMLElement>('.poll-error');
-      if (!notice) {
-        notice = h('p', { class: 'error poll-error', role: 'alert' });
-        this.body.prepend(notice);
-      }
-      notice.textContent = `${text} Trying again…`;
-      if (!this.shownState) this.setState('error');
-      this.timer = setTimeout(() => void this.poll(), POLL_MS * 3);
+      this.pollFailed(error);
     }
+  }
+
+  /** Keeps the last view and tries again: the server may be restarting. */
+  private pollFailed(error: unknown): void {
+    const text = error instanceof api.ApiError ? describeError(error.code, error.message) : describeError('internal');
+    let notice = this.body.querySelector<HTMLElement>('.poll-error');
+    if (!notice) {
+      notice = h('p', { class: 'error poll-error', role: 'alert' });
+      this.body.prepend(notice);
+    }
+    notice.textContent = `${text} Trying again…`;
+    if (!this.shownState) this.setState('error');
+    this.timer = setTimeout(() => void this.poll(), POLL_MS * 4);
+  }
+
+  /** The panel's correction was accepted: follow the job (again) until it is done. */
+  private followCorrection(): void {
+    this.following = true;
+    this.stop();
+    void this.poll();
   }
 
   private setState(state: string): void {
@@ -109,103 +147,109 @@ export class JobView {
 
   private render(job: api.JobStatus): void {
     this.body.querySelector('.poll-error')?.remove();
-    if (job.state === this.shownState && this.running && (job.state === 'queued' || job.state === 'running')) {
-      this.updateRunning(job, this.running);
+    this.shownRevision = job.revision;
+    this.root.dataset.revision = String(job.revision);
+    const hasResult = job.state === 'succeeded' && job.artifacts;
+    if (job.state === 'queued' || job.state === 'running' || hasResult) {
+      const live = this.live ?? this.buildLive(job);
+      this.setState(job.state);
+      this.updateLive(job, live);
       return;
     }
+    this.following = false;
+    if (job.state === this.shownState && !this.live) return;
+    this.disposeLive();
     this.setState(job.state);
-    this.running = undefined;
-    const summary = this.summary(job);
-    if (job.state === 'queued' || job.state === 'running') {
-      const parts: RunningParts = {
-        badge: summary.querySelector<HTMLElement>('.badge')!,
-        stage: h('p', { class: 'job-stage', 'data-testid': 'job-stage' }),
-        progress: h('div', { class: 'progress large', role: 'progressbar', 'aria-label': 'Progress', 'aria-valuemin': 0, 'aria-valuemax': 100, 'data-testid': 'job-progress' }, h('div', { class: 'progress-bar' })),
-        numbers: h('p', { class: 'job-numbers', 'data-testid': 'job-numbers' }),
-      };
-      const cancel = h('button', { class: 'button danger', type: 'button', 'data-testid': 'cancel-job' }, 'Cancel the job');
-      cancel.addEventListener('click', () => void this.remove(job.id, false));
-      this.body.replaceChildren(summary, parts.stage, parts.progress, parts.numbers, h('div', { class: 'toolbar' }, cancel));
-      this.running = parts;
-      this.updateRunning(job, parts);
-    } else if (job.state === 'succeeded' && job.artifacts) {
-      this.body.replaceChildren(summary, ...this.result(job, job.artifacts), this.deleteBar(job));
-    } else if (job.state === 'failed') {
+    this.body.replaceChildren(...this.finished(job));
+  }
+
+  private buildLive(job: api.JobStatus): LiveParts {
+    const id = job.id;
+    const viewer: FrameViewer = new FrameViewer(id, {
+      onPoint: (frame, point, background) => panel.point(frame, point, background),
+      onBox: (frame, box) => panel.box(frame, box),
+      onFrameChange: () => panel.frameChanged(),
+      marks: (frame) => panel.marks(frame),
+    });
+    const panel: CorrectionPanel = new CorrectionPanel(id, {
+      frame: () => viewer.frame,
+      onMarksChange: () => viewer.drawMarks(),
+      onAccepted: () => this.followCorrection(),
+    });
+    const cancel = h('button', { class: 'button danger', type: 'button', 'data-testid': 'cancel-job' }, 'Cancel the job');
+    cancel.addEventListener('click', () => void this.remove(id, false));
+    const remove = this.deleteButton(job);
+    const live: LiveParts = {
+      summary: new SummaryPart(),
+      progress: new ProgressPart(),
+      result: new ResultPart(job),
+      viewer,
+      panel,
+      workspace: h('div', { class: 'job-workspace' }, viewer.element, panel.element),
+      cancel,
+      remove,
+    };
+    this.body.replaceChildren(live.summary.element, live.progress.element, live.result.element, live.workspace, h('div', { class: 'toolbar' }, cancel, remove));
+    this.live = live;
+    return live;
+  }
+
+  private updateLive(job: api.JobStatus, live: LiveParts): void {
+    live.progress.update(job);
+    live.result.update(job);
+    const viewable = viewableFrames(job);
+    live.workspace.hidden = viewable === 0 && job.state !== 'running';
+    // Nothing to correct before a first frame is tracked.
+    live.panel.element.hidden = viewable === 0;
+    live.viewer.update(job);
+    const finished = live.panel.update(job);
+    live.summary.update(job, Math.max(job.objects, live.panel.objectCount));
+    live.viewer.editable = live.panel.editable;
+    live.viewer.showChanged(job.lastCorrection, Math.max(job.video.frames, viewable));
+    if (finished) {
+      this.following = false;
+      live.viewer.reload();
+    }
+    // Cancelling is for the first run; a correction's job keeps its result, so it is not offered then.
+    live.cancel.hidden = !(job.state === 'queued' || job.state === 'running') || job.artifacts !== undefined;
+    live.remove.hidden = job.state !== 'succeeded';
+  }
+
+  /** A failed or cancelled job (or one without a result): what happened, in plain words. */
+  private finished(job: api.JobStatus): HTMLElement[] {
+    const summary = new SummaryPart();
+    summary.update(job);
+    const bar = h('div', { class: 'toolbar' }, this.deleteButton(job));
+    if (job.state === 'failed') {
       const error = job.error;
-      this.body.replaceChildren(
-        summary,
+      return [
+        summary.element,
         h('p', { class: 'error', role: 'alert', 'data-testid': 'job-error' }, `The job failed. ${describeError(error?.code ?? 'internal', error?.message)}`),
         h('p', { class: 'muted small' }, error ? `Error code: ${error.code}. ` : '', `Stopped at: ${stageText(job.stage).toLowerCase()}.`),
         h('p', {}, h('a', { href: '#/' }, 'Back to the editor'), ' to change the clicks or choose another video.'),
-        this.deleteBar(job),
-      );
-    } else {
-      this.body.replaceChildren(
-        summary,
-        h('p', { class: 'notice', 'data-testid': 'job-error' }, job.error ? describeError(job.error.code, job.error.message) : 'The job was cancelled.'),
-        this.deleteBar(job),
-      );
+        bar,
+      ];
     }
+    const text = job.error ? describeError(job.error.code, job.error.message) : job.state === 'cancelled' ? 'The job was cancelled.' : 'The job has no result.';
+    return [summary.element, h('p', { class: 'notice', 'data-testid': 'job-error' }, text), bar];
   }
 
-  private summary(job: api.JobStatus): HTMLElement {
-    const { width, height, frames, fps } = job.video;
-    return h(
-      'p',
-      { class: 'job-summary' },
-      h('span', { class: `badge state-${job.state}`, 'data-testid': 'job-state' }, stateText(job.state)),
-      ' ',
-      h('span', {}, `${job.objects} object${job.objects === 1 ? '' : 's'} · ${frames} frames · ${width}×${height} · ${Math.round(fps * 100) / 100} fps`),
-      ' ',
-      h('span', { class: 'muted' }, `created ${formatAgo(job.createdAt)}`),
-    );
-  }
-
-  private updateRunning(job: api.JobStatus, parts: RunningParts): void {
-    const { percent, framesDone, framesTotal, etaSeconds } = job.progress;
-    parts.badge.textContent = stateText(job.state);
-    parts.stage.textContent = job.attempts > 1 ? `${stageText(job.stage)} (try ${job.attempts})` : stageText(job.stage);
-    setProgress(parts.progress, job.state === 'queued' ? null : percent / 100, `${Math.round(percent)}%`);
-    const eta = formatEta(etaSeconds);
-    parts.numbers.textContent =
-      job.state === 'queued'
-        ? 'Waiting for a worker…'
-        : `${framesDone} of ${framesTotal || job.video.frames} frames · ${Math.round(percent)}%${eta ? ` · ${eta} left` : ''}`;
-  }
-
-  private result(job: api.JobStatus, artifacts: NonNullable<api.JobStatus['artifacts']>): HTMLElement[] {
-    const video = h('video', {
-      class: 'result-video',
-      src: artifacts.overlay,
-      controls: true,
-      muted: true,
-      autoplay: true,
-      loop: true,
-      playsinline: true,
-      preload: 'auto',
-      'data-testid': 'result-video',
-    });
-    video.muted = true; // the attribute alone is not the property
-    const base = `clipmask-${shortId(job.id)}`;
-    const link = (href: string, file: string, what: string, testid: string) =>
-      h('li', {}, h('a', { class: 'button', href, download: `${base}-${file}`, 'data-testid': testid }, `Download ${file}`), ' ', h('span', { class: 'muted' }, what));
-    return [
-      h('p', { class: 'success' }, 'Done. The video below shows every object in its colour; the downloads hold the masks.'),
-      h('div', { class: 'result-frame' }, video),
-      h(
-        'ul',
-        { class: 'downloads', 'data-testid': 'downloads' },
-        link(artifacts.overlay, 'overlay.mp4', 'the video with the masks painted on', 'download-overlay'),
-        link(artifacts.masks, 'masks.json', 'per frame and object: COCO RLE mask, box, area', 'download-masks'),
-        link(artifacts.pngZip, 'masks.zip', 'one PNG per frame, pixel value = object id', 'download-zip'),
-      ),
-    ];
-  }
-
-  private deleteBar(job: api.JobStatus): HTMLElement {
+  private deleteButton(job: api.JobStatus): HTMLElement {
     const button = h('button', { class: 'button subtle danger', type: 'button', 'data-testid': 'delete-job' }, 'Delete this job');
     button.addEventListener('click', () => void this.remove(job.id, true));
-    return h('div', { class: 'toolbar' }, button);
+    return button;
+  }
+
+  /** Shortcuts on a job's page: , and . step through the frames; the panel's own (1…9, N, B). */
+  private onKey(event: KeyboardEvent): void {
+    const live = this.live;
+    if (!live || this.root.hidden || event.defaultPrevented || isTyping(event.target) || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.key === ',' || event.key === '<' || event.key === '.' || event.key === '>') {
+      event.preventDefault();
+      live.viewer.step(event.key === ',' || event.key === '<' ? -1 : 1);
+    } else if (live.panel.editable && live.panel.key(event)) {
+      event.preventDefault();
+    }
   }
 
   /** Cancels (running) or deletes (finished) the job. */
@@ -225,8 +269,4 @@ export class JobView {
       this.body.prepend(h('p', { class: 'error poll-error', role: 'alert' }, text));
     }
   }
-}
-
-export function shortId(id: string): string {
-  return id.slice(0, 8);
 }

@@ -1,0 +1,114 @@
+/**
+ * Parts of a job's page that are built once and updated in place on every
+ * status, so a poll does not restart the video or lose the slider:
+ * the summary line, the progress block and the result (video + downloads).
+ */
+import * as api from './api.js';
+import { artifactsRevision } from './correction.js';
+import { h, setProgress } from './dom.js';
+import { formatAgo, formatEta, stageText, stateText } from './format.js';
+
+export function shortId(id: string): string {
+  return id.slice(0, 8);
+}
+
+/** "1 object · 8 frames · 160×120 · 8 fps  created just now", with the state's badge. */
+export class SummaryPart {
+  readonly element = h('p', { class: 'job-summary' });
+  private readonly badge = h('span', { class: 'badge', 'data-testid': 'job-state' });
+  private readonly facts = h('span');
+  private readonly created = h('span', { class: 'muted' });
+
+  constructor() {
+    this.element.append(this.badge, ' ', this.facts, ' ', this.created);
+  }
+
+  /** `objects`: the count when the page knows better (a correction added some). */
+  update(job: api.JobStatus, objects = job.objects): void {
+    const { width, height, frames, fps } = job.video;
+    this.badge.className = `badge state-${job.state}`;
+    this.badge.textContent = stateText(job.state);
+    const revision = job.revision > 0 ? ` · correction ${job.revision}` : '';
+    this.facts.textContent = `${objects} object${objects === 1 ? '' : 's'} · ${frames} frames · ${width}×${height} · ${Math.round(fps * 100) / 100} fps${revision}`;
+    this.created.textContent = `created ${formatAgo(job.createdAt)}`;
+  }
+}
+
+/** Stage, progress bar and numbers while the job is queued or running. */
+export class ProgressPart {
+  readonly element: HTMLElement;
+  private readonly stage = h('p', { class: 'job-stage', 'data-testid': 'job-stage' });
+  private readonly progress = h(
+    'div',
+    { class: 'progress large', role: 'progressbar', 'aria-label': 'Progress', 'aria-valuemin': 0, 'aria-valuemax': 100, 'data-testid': 'job-progress' },
+    h('div', { class: 'progress-bar' }),
+  );
+  private readonly numbers = h('p', { class: 'job-numbers', 'data-testid': 'job-numbers' });
+
+  constructor() {
+    this.element = h('div', { class: 'job-progress' }, this.stage, this.progress, this.numbers);
+  }
+
+  update(job: api.JobStatus): void {
+    const active = job.state === 'queued' || job.state === 'running';
+    this.element.hidden = !active;
+    if (!active) return;
+    const { percent, framesDone, framesTotal, etaSeconds } = job.progress;
+    this.stage.textContent = job.attempts > 1 ? `${stageText(job.stage)} (try ${job.attempts})` : stageText(job.stage);
+    setProgress(this.progress, job.state === 'queued' ? null : percent / 100, `${Math.round(percent)}%`);
+    const eta = formatEta(etaSeconds);
+    this.numbers.textContent =
+      job.state === 'queued'
+        ? 'Waiting for a worker…'
+        : `${framesDone} of ${framesTotal || job.video.frames} frames · ${Math.round(percent)}%${eta ? ` · ${eta} left` : ''}`;
+  }
+}
+
+/** The overlay video and the downloads; a finished correction loads the new ones (a new URL per revision). */
+export class ResultPart {
+  readonly element: HTMLElement;
+  private readonly note = h('p', { class: 'success' });
+  private readonly video = h('video', { class: 'result-video', controls: true, muted: true, autoplay: true, loop: true, playsinline: true, preload: 'auto', 'data-testid': 'result-video' });
+  private readonly downloads = h('ul', { class: 'downloads', 'data-testid': 'downloads' });
+  private readonly links: Record<'overlay' | 'masks' | 'pngZip', HTMLAnchorElement>;
+  private revision = -1;
+
+  constructor(job: api.JobStatus) {
+    this.video.muted = true; // the attribute alone is not the property
+    const base = `clipmask-${shortId(job.id)}`;
+    const link = (file: string, what: string, testid: string) => {
+      const a = h('a', { class: 'button', download: `${base}-${file}`, 'data-testid': testid }, `Download ${file}`);
+      this.downloads.append(h('li', {}, a, ' ', h('span', { class: 'muted' }, what)));
+      return a;
+    };
+    this.links = {
+      overlay: link('overlay.mp4', 'the video with the masks painted on', 'download-overlay'),
+      masks: link('masks.json', 'per frame and object: COCO RLE mask, box, area', 'download-masks'),
+      pngZip: link('masks.zip', 'one PNG per frame, pixel value = object id', 'download-zip'),
+    };
+    this.element = h('div', { class: 'job-result' }, this.note, h('div', { class: 'result-frame' }, this.video), this.downloads);
+  }
+
+  update(job: api.JobStatus): void {
+    const artifacts = job.artifacts;
+    this.element.hidden = !artifacts;
+    if (!artifacts) return;
+    this.note.className = job.state === 'succeeded' ? 'success' : 'notice';
+    this.note.textContent =
+      job.state === 'succeeded'
+        ? 'Done. The video below shows every object in its colour; the downloads hold the masks.'
+        : 'The result before this correction; the new one replaces it when the re-tracking is done.';
+    const revision = artifactsRevision(job);
+    if (revision === this.revision) return;
+    this.revision = revision;
+    this.video.src = api.revisionUrl(artifacts.overlay, revision);
+    this.links.overlay.href = api.revisionUrl(artifacts.overlay, revision);
+    this.links.masks.href = api.revisionUrl(artifacts.masks, revision);
+    this.links.pngZip.href = api.revisionUrl(artifacts.pngZip, revision);
+  }
+
+  /** Stops a playing video (and its downloading) when the page leaves the job. */
+  stop(): void {
+    this.video.pause();
+  }
+}
