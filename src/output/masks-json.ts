@@ -77,16 +77,3 @@ export function masksDocument(meta: VideoMeta, objects: MasksObject[], frames: F
     frames,
   };
 }
-
-/** Intersection over union of two masks of one size; two empty masks agree (1). */
-export function maskIou(a: BinaryMask, b: BinaryMask): number {
-  let inter = 0;
-  let union = 0;
-  for (let p = 0; p < a.data.length; p++) {
-    const x = a.data[p];
-    const y = b.data[p];
-    inter += x & y;
-    union += x | y;
-  }
-  return union === 0 ? 1 : inter / union;
-}

@@ -1,5 +1,6 @@
 import type { BinaryMask, FramePrompt, ImageEmbedding, Prompts, RgbFrame } from '../types.js';
 import { maskFromClicks } from '../segment/click-to-mask.js';
+import { maskToLowRes } from '../segment/postprocess.js';
 import type { SamSegmenter } from '../segment/segmenter.js';
 import { MemoryReader } from '../segment/memory-read.js';
 import { DenseFlow } from '../tracker/dense-flow.js';
@@ -36,6 +37,12 @@ export interface TrackFramesInput {
   objects?: ReadonlySet<number>;
   /** Whether absent marks apply (they do forward in time, from their frame on). */
   forward?: boolean;
+  /**
+   * An object's mask on a frame before this prompt (a correction's previous
+   * revision): the prompt's clicks refine it, as in SAM 2. Not for a box,
+   * which defines the object anew.
+   */
+  priorMask?: (objectId: number, frame: number) => BinaryMask | undefined;
   options?: Partial<SamPtOptions>;
 }
 
@@ -89,7 +96,10 @@ export async function* trackFrames(input: TrackFramesInput): AsyncGenerator<Trac
       const results = new Map<number, ObjectFrameResult>(stepped.map((r) => [r.objectId, r]));
       for (const { objectId, prompt } of prompted.filter((p) => tracks(p.objectId))) {
         const points = promptPoints(prompted, objectId, options.othersAsNegatives);
-        const clicked = await maskFromClicks(segmenter, embedding, { points, box: prompt.box });
+        const prior = prompt.box ? undefined : input.priorMask?.(objectId, frame.index);
+        const { lowResMaskSize, inputSize } = segmenter.contract;
+        const maskInput = prior && maskToLowRes(prior, { width: embedding.resizedWidth, height: embedding.resizedHeight }, lowResMaskSize, inputSize);
+        const clicked = await maskFromClicks(segmenter, embedding, { points, box: prompt.box, maskInput });
         propagator.setObject(frame, embedding, objectId, clicked.mask, clicked.lowRes);
         results.set(objectId, { objectId, visible: true, score: clicked.score, logits: clicked.logits, mask: clicked.mask });
         started = true;

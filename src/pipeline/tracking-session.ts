@@ -1,9 +1,10 @@
 import type { BinaryMask, Correction, FramePrompt, ImageEmbedding, ObjectPrompts, RgbFrame, VideoMeta } from '../types.js';
 import { readFrames } from '../media/index.js';
 import { masksOf } from '../output/artifacts.js';
-import { emptyRecord, frameRecord, maskIou, objectRecord, recordMask, type FrameRecord, type MasksObject, type ObjectRecord } from '../output/masks-json.js';
+import { emptyRecord, frameRecord, objectRecord, recordMask, type FrameRecord, type MasksObject, type ObjectRecord } from '../output/masks-json.js';
 import type { ResultStore } from '../output/result-store.js';
 import { maskFromClicks, type ClickMaskResult } from '../segment/click-to-mask.js';
+import { maskIoU } from '../segment/postprocess.js';
 import type { SamSegmenter } from '../segment/segmenter.js';
 import { timedIterable } from '../util/profile.js';
 import type { SamPtOptions } from './sam-pt.js';
@@ -220,9 +221,10 @@ export class TrackingSession implements PromptSchedule {
           this.runChanges = mergeChanges([...this.runChanges, { objectId: c.id, from, to: this.video.frames }]);
           continue;
         }
-        const backTo = await this.retrackBackward(c.id, from, onStep);
+        const prior = await this.priorOf(c.id, from);
+        const backTo = await this.retrackBackward(c.id, from, prior, onStep);
         this.runChanges = mergeChanges([...this.runChanges, { objectId: c.id, from: backTo, to: this.video.frames }]);
-        const lane = this.lane({ from, schedule: this, forward: true, objects: new Set([c.id]) });
+        const lane = this.lane({ from, schedule: this, forward: true, objects: new Set([c.id]), prior });
         for (let f = from; f <= t; f++) await this.init.results.write(this.withObject(await this.storedRecord(f), c.id, await nextOf(lane, f)));
         run.side.set(c.id, lane);
         this.drop(run, c.id, t + 1);
@@ -276,8 +278,9 @@ export class TrackingSession implements PromptSchedule {
       }
       for (const prompt of c.prompts ?? []) this.addPrompts(c.id, prompt, c.name);
       const from = Math.min(...(c.prompts ?? []).map((p) => p.frame));
-      const backTo = await this.retrackBackward(c.id, from, onStep);
-      await this.retrackForward(c.id, from, onStep);
+      const prior = await this.priorOf(c.id, from);
+      const backTo = await this.retrackBackward(c.id, from, prior, onStep);
+      await this.retrackForward(c.id, from, prior, onStep);
       changes.push({ objectId: c.id, from: backTo, to: this.video.frames });
     }
     return mergeChanges(changes);
@@ -293,9 +296,15 @@ export class TrackingSession implements PromptSchedule {
     }
   }
 
+  /** The object's stored mask on the corrected frame, if it has one there (the clicks refine it). */
+  private async priorOf(objectId: number, frame: number): Promise<Prior | undefined> {
+    const stored = (await this.init.results.read(frame))?.objects.find((o) => o.id === objectId);
+    return stored?.visible ? { objectId, frame, mask: recordMask(stored) } : undefined;
+  }
+
   /** Forward from the corrected frame to the end; every frame's record of this object is replaced. */
-  private async retrackForward(objectId: number, from: number, onStep?: (step: PropagationStep) => void): Promise<void> {
-    for await (const tracked of this.lane({ from, schedule: this, forward: true, objects: new Set([objectId]) })) {
+  private async retrackForward(objectId: number, from: number, prior: Prior | undefined, onStep?: (step: PropagationStep) => void): Promise<void> {
+    for await (const tracked of this.lane({ from, schedule: this, forward: true, objects: new Set([objectId]), prior })) {
       const t = tracked.frame.index;
       await this.init.results.write(this.withObject(await this.storedRecord(t), objectId, tracked));
       onStep?.({ pass: 'forward', frame: t });
@@ -307,7 +316,7 @@ export class TrackingSession implements PromptSchedule {
    * stored ones on AGREE_FRAMES frames in a row (those frames keep their
    * records), or the object's previous prompt. Returns the first frame changed.
    */
-  private async retrackBackward(objectId: number, from: number, onStep?: (step: PropagationStep) => void): Promise<number> {
+  private async retrackBackward(objectId: number, from: number, prior: Prior | undefined, onStep?: (step: PropagationStep) => void): Promise<number> {
     const earlier = (this.objectStates.get(objectId)?.prompts ?? []).filter((p) => p.frame < from).map((p) => p.frame);
     const stop = earlier.length ? Math.max(...earlier) + 1 : 0;
     if (from <= stop) return from;
@@ -316,7 +325,7 @@ export class TrackingSession implements PromptSchedule {
     const schedule: PromptSchedule = { promptsOn: (f) => (f === from ? [...onlyHere.promptsOn(f), ...others] : []), absentFrom: () => [] };
     let firstChanged = from;
     let agreeing: FrameRecord[] = [];
-    for await (const tracked of this.lane({ from, schedule, backwardTo: stop, chunk: CORRECTION_BACKWARD_CHUNK, objects: new Set([objectId]) })) {
+    for await (const tracked of this.lane({ from, schedule, backwardTo: stop, chunk: CORRECTION_BACKWARD_CHUNK, objects: new Set([objectId]), prior })) {
       const t = tracked.frame.index;
       if (t === from) continue; // the forward pass writes the corrected frame
       const stored = await this.storedRecord(t);
@@ -324,7 +333,7 @@ export class TrackingSession implements PromptSchedule {
       const before = stored.objects.find((o) => o.id === objectId);
       const after = record.objects.find((o) => o.id === objectId)!;
       onStep?.({ pass: 'backward', frame: t });
-      if (before && maskIou(recordMask(before), recordMask(after)) >= AGREE_IOU) {
+      if (before && maskIoU(recordMask(before), recordMask(after)) >= AGREE_IOU) {
         agreeing.push(record);
         if (agreeing.length >= AGREE_FRAMES) return firstChanged;
         continue;
@@ -364,7 +373,7 @@ export class TrackingSession implements PromptSchedule {
   }
 
   /** One tracking loop over frames from `from`: forward to the end, or backward down to `backwardTo`. */
-  private lane(spec: { from: number; schedule: PromptSchedule; forward?: boolean; backwardTo?: number; chunk?: number; objects?: ReadonlySet<number> }): AsyncGenerator<TrackedFrame> {
+  private lane(spec: LaneSpec): AsyncGenerator<TrackedFrame> {
     const { input, video, segmenter, options, signal } = this.init;
     const source = this.init.embeddings;
     const frames =
@@ -378,9 +387,28 @@ export class TrackingSession implements PromptSchedule {
       schedule: spec.schedule,
       objects: spec.objects,
       forward: spec.forward,
+      priorMask: spec.prior && ((objectId, frame) => (objectId === spec.prior!.objectId && frame === spec.prior!.frame ? spec.prior!.mask : undefined)),
       options,
     });
   }
+}
+
+interface LaneSpec {
+  from: number;
+  schedule: PromptSchedule;
+  forward?: boolean;
+  backwardTo?: number;
+  /** Frames decoded at a time walking backward. */
+  chunk?: number;
+  objects?: ReadonlySet<number>;
+  /** A corrected object's previous mask on its corrected frame: the correction's clicks refine it. */
+  prior?: Prior;
+}
+
+interface Prior {
+  objectId: number;
+  frame: number;
+  mask: BinaryMask;
 }
 
 /** The first run's loops: its own (tracking `main`), and one per object corrected on a frame it had done. */

@@ -17,6 +17,8 @@ import type { DecodePoint, SamSegmenter, TokenChoice } from './segmenter.js';
 export interface ClickPrompt {
   points: DecodePoint[];
   box?: Box;
+  /** The frame's current mask as SAM's mask prompt ([256 * 256] low-res logits): the clicks refine it. */
+  maskInput?: Float32Array;
 }
 
 export interface ClickMaskOptions {
@@ -40,7 +42,7 @@ export const DEFAULT_REFINE_PASSES = 2;
 
 /** With a box SAM's single-mask output is meant; otherwise the candidates are weighed. */
 export function firstPassChoice(prompt: ClickPrompt, ambiguous: 'whole' | 'best'): TokenChoice {
-  if (prompt.box || prompt.points.length === 0) return 'single';
+  if (prompt.box || prompt.maskInput || prompt.points.length === 0) return 'single';
   if (ambiguous === 'whole') return 'whole';
   return prompt.points.length === 1 ? 'best' : 'single'; // SAM's own rule
 }
@@ -53,7 +55,7 @@ export async function maskFromClicks(
 ): Promise<ClickMaskResult> {
   const passes = options.refinePasses ?? DEFAULT_REFINE_PASSES;
   const choice = firstPassChoice(prompt, options.ambiguousChoice ?? 'whole');
-  let result = await segmenter.decode(embedding, prompt, choice);
+  let result = await segmenter.decode(embedding, { points: prompt.points, box: prompt.box, maskInput: prompt.maskInput }, choice);
   let image = segmenter.toImage(embedding, result.lowRes);
   for (let pass = 0; pass < passes; pass++) {
     const box = prompt.box ?? image.box ?? undefined;

@@ -377,6 +377,31 @@ export function maskArea(mask: BinaryMask): number {
   return area;
 }
 
+/**
+ * A binary mask as SAM's mask prompt: low-res logits on the decoder's
+ * [size, size] grid over the padded encoder input (`inputSize` square, the
+ * image resized to `resized` at its top left), `+magnitude` where the cell's
+ * centre falls on the mask, `-magnitude` elsewhere (padding included). SAM 2
+ * prompts a frame that already has a mask this way when clicks are added to
+ * it, so the clicks refine the mask instead of starting over.
+ */
+export function maskToLowRes(mask: BinaryMask, resized: { width: number; height: number }, size: number, inputSize: number, magnitude = 8): Float32Array {
+  const out = new Float32Array(size * size).fill(-magnitude);
+  const cell = inputSize / size;
+  const sx = mask.width / resized.width;
+  const sy = mask.height / resized.height;
+  for (let v = 0; v < size; v++) {
+    const y = Math.floor((v + 0.5) * cell * sy);
+    if (y >= mask.height) break;
+    for (let u = 0; u < size; u++) {
+      const x = Math.floor((u + 0.5) * cell * sx);
+      if (x >= mask.width) break;
+      if (mask.data[y * mask.width + x]) out[v * size + u] = magnitude;
+    }
+  }
+  return out;
+}
+
 /** Intersection over union; 1 when both masks are empty (the DAVIS convention). */
 export function maskIoU(a: BinaryMask, b: BinaryMask): number {
   if (a.width !== b.width || a.height !== b.height) throw new RangeError('masks differ in size');

@@ -11,6 +11,7 @@ import {
   upscaleLogits,
   upscaleLogitsWindow,
   windowToImage,
+  maskToLowRes,
 } from '../../src/segment/postprocess.js';
 import { resizeLongestSideShape, toEncoderTensor, toModelCoords } from '../../src/segment/preprocess.js';
 
@@ -163,5 +164,16 @@ describe('post-processing', () => {
     expect(maskBox({ width: 2, height: 2, data: new Uint8Array(4) })).toBeNull();
     expect(maskIoU(a, b)).toBeCloseTo(2 / 3, 10);
     expect(maskIoU({ width: 1, height: 1, data: Uint8Array.of(0) }, { width: 1, height: 1, data: Uint8Array.of(0) })).toBe(1);
+  });
+});
+
+describe('maskToLowRes', () => {
+  it('samples the mask at each low-res cell centre over the padded input, ±magnitude', () => {
+    // An 8x4 image resized to 1024x512 in a 1024 input; a 4x4 grid: cells of 256 input pixels.
+    const mask = { width: 8, height: 4, data: Uint8Array.from({ length: 32 }, (_, p) => (p % 8 < 4 ? 1 : 0)) };
+    const lowRes = maskToLowRes(mask, { width: 1024, height: 512 }, 4, 1024);
+    // Rows 0-1 fall on the image (pixel rows 1 and 3), rows 2-3 on the padding; columns sample pixels 1, 3, 5, 7.
+    expect(Array.from(lowRes)).toEqual([8, 8, -8, -8, 8, 8, -8, -8, -8, -8, -8, -8, -8, -8, -8, -8]);
+    expect(Array.from(maskToLowRes(mask, { width: 1024, height: 512 }, 4, 1024, 3)).slice(0, 4)).toEqual([3, 3, -3, -3]);
   });
 });
