@@ -38,17 +38,20 @@ export const objectPromptsSchema = z
   })
   .strict();
 
+/** Object ids are unique within a request (they are the pixel values of the indexed PNGs). */
+function uniqueObjectIds(value: { objects: { id: number }[] }, ctx: z.RefinementCtx): void {
+  const seen = new Set<number>();
+  value.objects.forEach((object, i) => {
+    if (seen.has(object.id)) ctx.addIssue({ code: 'custom', path: ['objects', i, 'id'], message: `duplicate object id ${object.id}` });
+    seen.add(object.id);
+  });
+}
+
 export function promptsSchema(maxObjects = 16) {
   return z
     .object({ objects: z.array(objectPromptsSchema).min(1, 'at least one object is needed').max(maxObjects, `at most ${maxObjects} objects`) })
     .strict()
-    .superRefine((value, ctx) => {
-      const seen = new Set<number>();
-      value.objects.forEach((object, i) => {
-        if (seen.has(object.id)) ctx.addIssue({ code: 'custom', path: ['objects', i, 'id'], message: `duplicate object id ${object.id}` });
-        seen.add(object.id);
-      });
-    }) satisfies z.ZodType<Prompts, unknown>;
+    .superRefine(uniqueObjectIds) satisfies z.ZodType<Prompts, unknown>;
 }
 
 /**
@@ -70,13 +73,7 @@ export function correctionSchema(maxObjects = 16) {
   return z
     .object({ objects: z.array(correctionObjectSchema).min(1, 'a correction needs at least one object').max(maxObjects, `at most ${maxObjects} objects`) })
     .strict()
-    .superRefine((value, ctx) => {
-      const seen = new Set<number>();
-      value.objects.forEach((object, i) => {
-        if (seen.has(object.id)) ctx.addIssue({ code: 'custom', path: ['objects', i, 'id'], message: `duplicate object id ${object.id}` });
-        seen.add(object.id);
-      });
-    }) satisfies z.ZodType<Correction, unknown>;
+    .superRefine(uniqueObjectIds) satisfies z.ZodType<Correction, unknown>;
 }
 
 export type PromptsErrorCode = 'invalid_prompts' | 'frame_out_of_range' | 'outside_frame' | 'unknown_object';

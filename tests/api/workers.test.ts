@@ -77,7 +77,7 @@ it('gives the same masks with a helper worker encoding chunks ahead as with one 
 
   expect(JSON.parse(helped.masks).frames).toHaveLength(8);
   expect(helped.masks).toBe(alone.masks);
-  // The shared embeddings are gone once the jobs are done.
-  const leftovers = (await filesUnder(path.join(t.dataDir, 'jobs'))).filter((f) => f.includes('embeddings'));
-  expect(leftovers).toEqual([]);
+  // The shared embeddings stay for corrections (CORRECTIONS_KEEP_EMBEDDINGS): each job has every frame's once.
+  const kept = (await filesUnder(path.join(t.dataDir, 'jobs'))).filter((f) => f.endsWith('.f16'));
+  for (const job of [alone, helped]) expect(kept.filter((f) => f.startsWith(job.id)).length).toBe(8);
 });

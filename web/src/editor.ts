@@ -18,7 +18,7 @@ import { colourFor } from './colours.js';
 import { byId, enterActivates, h, isTyping, setProgress } from './dom.js';
 import { drawMarks, paintMasks, type MarksScene } from './draw.js';
 import { describeError, formatBytes, formatClock } from './format.js';
-import { boxFromDrag, clientToVideo, isDrag, moveCursor, type Box, type VideoPoint } from './geometry.js';
+import { boxFromDrag, clientToVideo, isDrag, type PointerDrag as Drag, moveCursor, type Box, type VideoPoint } from './geometry.js';
 import { FrameLoader, FramePreparer, type PrepareState } from './frames.js';
 import { ObjectsPanel, plural } from './objects-panel.js';
 import { MaskPreviewer } from './preview.js';
@@ -42,15 +42,6 @@ import {
 interface Session {
   file: File;
   preview: api.Preview;
-}
-
-interface Drag {
-  pointerId: number;
-  button: number;
-  shift: boolean;
-  start: { x: number; y: number };
-  moved: boolean;
-  box: Box | null;
 }
 
 export interface EditorOptions {

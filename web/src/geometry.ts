@@ -92,3 +92,13 @@ export function moveCursor(cursor: VideoPoint, dx: number, dy: number, video: Si
 export function clamp(value: number, min: number, max: number): number {
   return value < min ? min : value > max ? max : value;
 }
+
+/** A pointer press on a frame, until it is released: a click, or a box once it has moved far enough. */
+export interface PointerDrag {
+  pointerId: number;
+  button: number;
+  shift: boolean;
+  start: { x: number; y: number };
+  moved: boolean;
+  box: Box | null;
+}

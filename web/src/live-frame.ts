@@ -15,7 +15,7 @@ import { changedRangeMarks } from './correction.js';
 import { h, isTyping } from './dom.js';
 import { drawMarks, type MarksScene } from './draw.js';
 import { describeError } from './format.js';
-import { boxFromDrag, clientToVideo, isDrag, type Box, type VideoPoint } from './geometry.js';
+import { boxFromDrag, clientToVideo, isDrag, type PointerDrag as Drag, type Box, type VideoPoint } from './geometry.js';
 import { frameKey, JobFrameLoader, type FrameRequest } from './job-frames.js';
 import { frameIsFinal, initialScrub, isLive, scrubLabel, scrubOnSeek, scrubOnUpdate, viewableFrames, type Scrub } from './scrub.js';
 
@@ -27,15 +27,6 @@ export interface FrameViewerOptions {
   onFrameChange(frame: number): void;
   /** What to draw over the frame (the correction's marks on it). */
   marks(frame: number): MarksScene['objects'];
-}
-
-interface Drag {
-  pointerId: number;
-  button: number;
-  shift: boolean;
-  start: { x: number; y: number };
-  moved: boolean;
-  box: Box | null;
 }
 
 export class FrameViewer {
