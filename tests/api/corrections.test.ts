@@ -42,7 +42,7 @@ beforeAll(async () => {
     makeMovingShapeClip(dir, {
       width: 160,
       height: 120,
-      frames: 12,
+      frames: 8,
       fps: 8,
       shapes: [
         { kind: 'disc', radius: 20, from: [40, 40], to: [100, 75] },
@@ -87,14 +87,14 @@ describe('a job with live results and corrections', () => {
     while (Date.now() < deadline) {
       done = (await getJson(`${t.baseUrl}/v1/jobs/${id}`)).body;
       const { body } = await getJson(`${t.baseUrl}/v1/jobs/${id}/masks`);
-      if (done.state === 'running' && body.frames.length > 0 && body.frames.length < 12) sawPartial = true;
+      if (done.state === 'running' && body.frames.length > 0 && body.frames.length < 8) sawPartial = true;
       for (const f of body.frames as MasksFrame[]) seen.set(f.frame, JSON.stringify(f));
       if (done.state === 'succeeded' || done.state === 'failed') break;
       await new Promise((r) => setTimeout(r, 200));
     }
     expect(done.state).toBe('succeeded');
     expect(done.revision).toBe(0);
-    expect(done.progress.lastFrame).toBe(11);
+    expect(done.progress.lastFrame).toBe(7);
     expect(sawPartial).toBe(true);
     first = await masksJson(id);
     for (const [frame, text] of seen) expect(text).toBe(JSON.stringify(first.frames[frame]));
@@ -120,7 +120,7 @@ describe('a job with live results and corrections', () => {
   it('refuses bad corrections, naming the field, and changes nothing', async () => {
     const cases: [unknown, number, string][] = [
       [{ objects: [] }, 400, 'objects'],
-      [{ objects: [{ id: 1, prompts: [{ frame: 12, points: [[10, 10, 1]] }] }] }, 400, 'objects[0].prompts[0].frame'],
+      [{ objects: [{ id: 1, prompts: [{ frame: 8, points: [[10, 10, 1]] }] }] }, 400, 'objects[0].prompts[0].frame'],
       [{ objects: [{ id: 1, prompts: [{ frame: 2, points: [[400, 10, 1]] }] }] }, 400, 'objects[0].prompts[0].points[0]'],
       [{ objects: [{ id: 7, absentFrom: 3 }] }, 400, 'objects[0].id'],
       [{ objects: [{ id: 1, absentFrom: 3, prompts: [{ frame: 1, points: [[1, 1, 1]] }] }] }, 400, 'objects[0]'],
@@ -137,8 +137,8 @@ describe('a job with live results and corrections', () => {
   });
 
   it('re-tracks the corrected object only, and keeps the other byte for byte', async () => {
-    // One more click on the disc on frame 7, and a background point beside it.
-    const response = await correct(id, { objects: [{ id: 1, prompts: [{ frame: 7, points: [click(7, 0), [8, 112, 0]] }] }] });
+    // One more click on the disc on frame 5, and a background point away from it.
+    const response = await correct(id, { objects: [{ id: 1, prompts: [{ frame: 5, points: [click(5, 0), [8, 112, 0]] }] }] });
     expect(response.status).toBe(202);
     expect(await response.json()).toEqual({ revision: 1 });
     const running = (await getJson(`${t.baseUrl}/v1/jobs/${id}`)).body;
@@ -148,13 +148,13 @@ describe('a job with live results and corrections', () => {
     const done = await pollJob(t.baseUrl, id, (job) => job.state !== 'running' && job.lastCorrection?.revision === 1, 120_000);
     expect(done).toMatchObject({ state: 'succeeded', revision: 1 });
     const [change] = done.lastCorrection.changes;
-    expect(change).toMatchObject({ objectId: 1, to: 12 });
+    expect(change).toMatchObject({ objectId: 1, to: 8 });
     const after = await masksJson(id);
-    for (let f = 0; f < 12; f++) {
+    for (let f = 0; f < 8; f++) {
       expect(objectOf(after.frames[f], 2)).toBe(objectOf(first.frames[f], 2));
       if (f < change.from) expect(JSON.stringify(after.frames[f])).toBe(JSON.stringify(first.frames[f]));
     }
-    for (let f = 7; f < 12; f++) {
+    for (let f = 5; f < 8; f++) {
       const mask = decodeRle(after.frames[f].objects.find((o) => o.id === 1)!.rle);
       expect(maskIoU(mask, clip.truth(f, 0))).toBeGreaterThan(0.75);
     }
@@ -164,14 +164,14 @@ describe('a job with live results and corrections', () => {
   }, 150_000);
 
   it('applies two corrections sent at once, in order', async () => {
-    const [a, b] = await Promise.all([correct(id, { objects: [{ id: 2, absentFrom: 9 }] }), correct(id, { objects: [{ id: 3, prompts: [{ frame: 8, points: [click(8, 1)] }] }] })]);
+    const [a, b] = await Promise.all([correct(id, { objects: [{ id: 2, absentFrom: 6 }] }), correct(id, { objects: [{ id: 3, prompts: [{ frame: 5, points: [click(5, 1)] }] }] })]);
     const revisions = [((await a.json()) as { revision: number }).revision, ((await b.json()) as { revision: number }).revision].sort();
     expect(revisions).toEqual([2, 3]);
     const done = await pollJob(t.baseUrl, id, (job) => job.state !== 'running' && job.lastCorrection?.revision === 3, 120_000);
     expect(done).toMatchObject({ state: 'succeeded', revision: 3 });
     const after = await masksJson(id);
-    expect(after.frames[10].objects.map((o) => o.id)).toEqual([1, 2, 3]);
-    expect(after.frames[10].objects.find((o) => o.id === 2)!.visible).toBe(false); // absent from 9 on (applied, whichever came first)
+    expect(after.frames[6].objects.map((o) => o.id)).toEqual([1, 2, 3]);
+    expect(after.frames[6].objects.find((o) => o.id === 2)!.visible).toBe(false); // absent from 6 on (applied, whichever came first)
     expect(done.objects).toBe(3);
   }, 150_000);
 });
@@ -179,15 +179,15 @@ describe('a job with live results and corrections', () => {
 describe('a correction of a running job', () => {
   it('is applied at a frame boundary, without restarting the run', async () => {
     const id = await submit();
-    const started = await pollJob(t.baseUrl, id, (job) => job.state === 'failed' || (job.progress.lastFrame ?? -1) >= 4, 120_000);
+    const started = await pollJob(t.baseUrl, id, (job) => job.state === 'failed' || (job.progress.lastFrame ?? -1) >= 3, 120_000);
     expect(started.state).toBe('running');
     const response = await correct(id, { objects: [{ id: 1, prompts: [{ frame: 2, points: [click(2, 0), [8, 112, 0]] }] }] });
     expect(response.status).toBe(202);
     const done = await pollJob(t.baseUrl, id, (job) => job.state === 'failed' || (job.state === 'succeeded' && job.lastCorrection?.revision === 1), 150_000);
     expect(done).toMatchObject({ state: 'succeeded', revision: 1, attempts: 1 });
-    expect(done.lastCorrection.changes[0]).toMatchObject({ objectId: 1, to: 12 });
+    expect(done.lastCorrection.changes[0]).toMatchObject({ objectId: 1, to: 8 });
     const after = await masksJson(id);
-    for (let f = 2; f < 12; f++) {
+    for (let f = 2; f < 8; f++) {
       const mask = decodeRle(after.frames[f].objects.find((o) => o.id === 1)!.rle);
       expect(maskIoU(mask, clip.truth(f, 0))).toBeGreaterThan(0.75);
     }

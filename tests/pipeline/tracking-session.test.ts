@@ -20,7 +20,7 @@ import { SamSegmenter } from '../../src/segment/segmenter.js';
 import type { Prompts, RgbFrame, VideoMeta } from '../../src/types.js';
 import { makeMovingShapeClip, type SyntheticClip } from '../helpers/synthetic.js';
 
-const FRAMES = 10;
+const FRAMES = 8;
 let dir: string;
 let segmenter: SamSegmenter;
 let clip: SyntheticClip;
@@ -29,19 +29,31 @@ let store: EmbeddingStore;
 /** The first run's records, frame by frame. */
 let firstRun: FrameRecord[];
 
-const click = (frame: number, object: number): [number, number, 1] => {
-  const [x, y] = clip.center(frame, object);
+/** Shapes: 0 the disc, 1 the square, 2 a small disc nobody wants. */
+const click = (frame: number, shape: number): [number, number, 1] => {
+  const [x, y] = clip.center(frame, shape);
   return [Math.round(x), Math.round(y), 1];
 };
+const background = (frame: number, shape: number): [number, number, 0] => [...click(frame, shape).slice(0, 2), 0] as [number, number, 0];
+
+/** Object 1 was clicked on the wrong shape (the small disc); object 2 is the square. */
+const prompts = (): Prompts => ({ objects: [{ id: 1, prompts: [{ frame: 0, points: [click(0, 2)] }] }, { id: 2, prompts: [{ frame: 0, points: [click(0, 1)] }] }] });
 
 /** Embeddings through the store, written on first use (as the first run's kept ones). */
 function storing(target: EmbeddingStore): EmbeddingSource {
   return { get: async (frame: RgbFrame) => (await target.read(frame.index)) ?? target.write(frame.index, await segmenter.embed(frame)) };
 }
 
-function session(resultsDir: string, prompts: Prompts, embeddings: EmbeddingSource, pending?: string): { session: TrackingSession; results: FileResults } {
+function session(resultsDir: string, embeddings: EmbeddingSource, pending?: string): { session: TrackingSession; results: FileResults } {
   const results = new FileResults(resultsDir, pending);
-  return { session: new TrackingSession({ input: clip.path, video: meta, segmenter, objects: sessionObjects(prompts.objects), results, embeddings }), results };
+  return { session: new TrackingSession({ input: clip.path, video: meta, segmenter, objects: sessionObjects(prompts().objects), results, embeddings }), results };
+}
+
+/** A correction's session on a copy of the first run's records. */
+async function fromFirstRun(name: string, embeddings: EmbeddingSource = new KeptEmbeddings(store, segmenter)) {
+  const resultsDir = path.join(dir, name);
+  await cp(path.join(dir, 'first'), resultsDir, { recursive: true });
+  return session(resultsDir, embeddings, `${resultsDir}-pending`);
 }
 
 async function records(results: FileResults): Promise<FrameRecord[]> {
@@ -49,6 +61,7 @@ async function records(results: FileResults): Promise<FrameRecord[]> {
 }
 
 const objectOf = (record: FrameRecord, id: number) => record.objects.find((o) => o.id === id)!;
+const same = (a: unknown, b: unknown) => expect(JSON.stringify(a)).toBe(JSON.stringify(b));
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'clipmask-session-'));
@@ -59,17 +72,18 @@ beforeAll(async () => {
     frames: FRAMES,
     fps: 10,
     shapes: [
-      { kind: 'disc', radius: 36, from: [80, 80], to: [190, 150] },
-      { kind: 'square', radius: 30, from: [250, 180], to: [235, 70] },
+      { kind: 'disc', radius: 36, from: [80, 80], to: [170, 140] },
+      { kind: 'square', radius: 30, from: [250, 180], to: [240, 90] },
+      { kind: 'disc', radius: 18, from: [60, 200], to: [80, 205] },
     ],
   });
   meta = await probeInput(clip.path);
   store = new EmbeddingStore(path.join(dir, 'embeddings'), 4);
   await mkdir(store.dir, { recursive: true });
-  const prompts: Prompts = { objects: [{ id: 1, prompts: [{ frame: 0, points: [click(0, 0)] }] }, { id: 2, prompts: [{ frame: 0, points: [click(0, 1)] }] }] };
-  const { session: first, results } = session(path.join(dir, 'first'), prompts, storing(store));
+  const { session: first, results } = session(path.join(dir, 'first'), storing(store));
   for await (const frame of first.propagateAll()) expect(frame.record.frame).toBeGreaterThanOrEqual(0);
   firstRun = await records(results);
+  expect(maskIoU(recordMask(objectOf(firstRun[4], 1)), clip.truth(4, 2))).toBeGreaterThan(0.7); // on the small disc
 }, 180_000);
 
 afterAll(async () => {
@@ -79,45 +93,34 @@ afterAll(async () => {
 
 describe('a correction of a finished run', () => {
   it('re-tracks the corrected object only, and stops going back where the masks agree again', async () => {
-    const resultsDir = path.join(dir, 'agree');
-    await cp(path.join(dir, 'first'), resultsDir, { recursive: true });
-    const prompts: Prompts = { objects: [{ id: 1, prompts: [{ frame: 0, points: [click(0, 0)] }] }, { id: 2, prompts: [{ frame: 0, points: [click(0, 1)] }] }] };
-    const { session: s, results } = session(resultsDir, prompts, new KeptEmbeddings(store, segmenter));
-    // The same object clicked again on frame 7: the click refines the mask it had, so the masks before agree with the new ones.
-    const changes = await s.correct({ objects: [{ id: 1, prompts: [{ frame: 7, points: [click(7, 0)] }] }] });
+    const { session: s, results } = await fromFirstRun('agree');
+    // The square clicked again on frame 6: the click refines the mask it had, so the masks before agree with the new ones.
+    const changes = await s.correct({ objects: [{ id: 2, prompts: [{ frame: 6, points: [click(6, 1)] }] }] });
     expect(changes).toHaveLength(1);
     const [{ objectId, from, to }] = changes;
-    expect(objectId).toBe(1);
+    expect(objectId).toBe(2);
     expect(to).toBe(FRAMES);
     expect(from).toBeGreaterThan(0);
-    expect(from).toBeLessThanOrEqual(7);
+    expect(from).toBeLessThanOrEqual(6);
     const after = await records(results);
     for (let t = 0; t < FRAMES; t++) {
-      expect(JSON.stringify(objectOf(after[t], 2))).toBe(JSON.stringify(objectOf(firstRun[t], 2)));
-      if (t < from) expect(JSON.stringify(after[t])).toBe(JSON.stringify(firstRun[t]));
+      same(objectOf(after[t], 1), objectOf(firstRun[t], 1));
+      if (t < from) same(after[t], firstRun[t]);
     }
   }, 120_000);
 
   it('moves a wrongly placed object onto the right one from the corrected frame, and gives the same masks with or without kept embeddings', async () => {
-    // Object 1 starts on the square, object 2's shape; the user clicks the disc on frame 5.
-    const prompts: Prompts = { objects: [{ id: 1, prompts: [{ frame: 0, points: [click(0, 1)] }] }, { id: 2, prompts: [{ frame: 0, points: [click(0, 1)] }] }] };
-    const base = path.join(dir, 'wrong');
-    const { session: first, results: firstResults } = session(base, prompts, new KeptEmbeddings(store, segmenter));
-    for await (const frame of first.propagateAll()) void frame;
-    const before = await records(firstResults);
-    // The disc is the object, the square is not (the clicks refine the mask the frame has, as in SAM 2).
-    const correction = { objects: [{ id: 1, prompts: [{ frame: 5, points: [click(5, 0), [...click(5, 1).slice(0, 2), 0] as [number, number, 0]] }] }] };
+    // The disc is the object, the small disc is not (the clicks refine the mask the frame has, as in SAM 2).
+    const correction = { objects: [{ id: 1, prompts: [{ frame: 4, points: [click(4, 0), background(4, 2)] }] }] };
     // A store that lost some of the embeddings the correction needs (the budget, a restart on another disk).
     const partial = new EmbeddingStore(path.join(dir, 'partial-embeddings'), 4);
     await cp(store.dir, partial.dir, { recursive: true });
-    for (const frame of [3, 5, 8]) await partial.remove(frame);
+    for (const frame of [2, 4, 6]) await partial.remove(frame);
 
     const outcomes: FrameRecord[][] = [];
     const sources = { kept: new KeptEmbeddings(store, segmenter), partly: new KeptEmbeddings(partial, segmenter) };
     for (const [name, embeddings] of Object.entries(sources)) {
-      const resultsDir = path.join(dir, `wrong-${name}`);
-      await cp(base, resultsDir, { recursive: true });
-      const { session: s, results } = session(resultsDir, prompts, embeddings, `${resultsDir}-pending`);
+      const { session: s, results } = await fromFirstRun(`wrong-${name}`, embeddings);
       const changes = await s.correct(correction);
       await results.commit();
       expect(changes[0]).toMatchObject({ objectId: 1, to: FRAMES });
@@ -125,44 +128,41 @@ describe('a correction of a finished run', () => {
     }
     expect(sources.partly.encoded).toBeGreaterThan(0);
     expect(sources.kept.encoded).toBe(0);
-    expect(JSON.stringify(outcomes[1])).toBe(JSON.stringify(outcomes[0]));
+    same(outcomes[1], outcomes[0]);
     const after = outcomes[0];
-    for (let t = 5; t < FRAMES; t++) expect(maskIoU(recordMask(objectOf(after[t], 1)), clip.truth(t, 0))).toBeGreaterThan(0.8);
-    for (let t = 0; t < FRAMES; t++) expect(JSON.stringify(objectOf(after[t], 2))).toBe(JSON.stringify(objectOf(before[t], 2)));
-    expect(JSON.stringify(after[0])).toBe(JSON.stringify(before[0]));
+    for (let t = 4; t < FRAMES; t++) expect(maskIoU(recordMask(objectOf(after[t], 1)), clip.truth(t, 0))).toBeGreaterThan(0.8);
+    for (let t = 0; t < FRAMES; t++) same(objectOf(after[t], 2), objectOf(firstRun[t], 2));
+    same(after[0], firstRun[0]);
   }, 180_000);
 
   it('marks an object absent from a frame on, leaving the others as they were', async () => {
-    const resultsDir = path.join(dir, 'absent');
-    await cp(path.join(dir, 'first'), resultsDir, { recursive: true });
-    const prompts: Prompts = { objects: [{ id: 1, prompts: [{ frame: 0, points: [click(0, 0)] }] }, { id: 2, prompts: [{ frame: 0, points: [click(0, 1)] }] }] };
-    const { session: s, results } = session(resultsDir, prompts, new KeptEmbeddings(store, segmenter));
-    const changes = await s.correct({ objects: [{ id: 2, absentFrom: 7 }] });
-    expect(changes).toEqual([{ objectId: 2, from: 7, to: FRAMES }]);
+    const { session: s, results } = await fromFirstRun('absent');
+    const changes = await s.correct({ objects: [{ id: 2, absentFrom: 5 }] });
+    expect(changes).toEqual([{ objectId: 2, from: 5, to: FRAMES }]);
     const after = await records(results);
     for (let t = 0; t < FRAMES; t++) {
-      expect(objectOf(after[t], 2).visible).toBe(t < 7 ? objectOf(firstRun[t], 2).visible : false);
-      expect(JSON.stringify(objectOf(after[t], 1))).toBe(JSON.stringify(objectOf(firstRun[t], 1)));
+      expect(objectOf(after[t], 2).visible).toBe(t < 5 ? objectOf(firstRun[t], 2).visible : false);
+      same(objectOf(after[t], 1), objectOf(firstRun[t], 1));
     }
-    expect(s.objects().find((o) => o.id === 2)).toMatchObject({ absentFrom: 7 });
+    expect(s.objects().find((o) => o.id === 2)).toMatchObject({ absentFrom: 5 });
   }, 60_000);
 });
 
 describe('a correction of a running first run', () => {
   it('is applied at the next frame boundary without restarting the run', async () => {
-    const prompts: Prompts = { objects: [{ id: 1, prompts: [{ frame: 0, points: [click(0, 1)] }] }, { id: 2, prompts: [{ frame: 0, points: [click(0, 1)] }] }] };
-    const { session: s, results } = session(path.join(dir, 'running'), prompts, new KeptEmbeddings(store, segmenter));
+    const { session: s, results } = session(path.join(dir, 'running'), new KeptEmbeddings(store, segmenter));
     const yielded: number[] = [];
     for await (const { frame } of s.propagateAll()) {
       yielded.push(frame.index);
-      // Frame 5 is done: correct object 1 on frame 3, behind the run.
-      if (frame.index === 5) s.queueCorrection({ revision: 1, correction: { objects: [{ id: 1, prompts: [{ frame: 3, points: [click(3, 0), [...click(3, 1).slice(0, 2), 0] as [number, number, 0]] }] }] } });
+      // Frame 4 is done: correct object 1 on frame 2, behind the run.
+      if (frame.index === 4) s.queueCorrection({ revision: 1, correction: { objects: [{ id: 1, prompts: [{ frame: 2, points: [click(2, 0), background(2, 2)] }] }] } });
     }
     expect(yielded).toEqual(Array.from({ length: FRAMES }, (_, t) => t)); // one pass, no restart
     expect(s.appliedRevision).toBe(1);
     expect(s.rewroteDoneFrames).toBe(true);
+    expect(s.runChanges).toEqual([{ objectId: 1, from: 1, to: FRAMES }]);
     const after = await records(results);
-    for (let t = 3; t < FRAMES; t++) expect(maskIoU(recordMask(objectOf(after[t], 1)), clip.truth(t, 0))).toBeGreaterThan(0.8);
-    expect(maskIoU(recordMask(objectOf(after[0], 1)), clip.truth(0, 0))).toBeLessThan(0.2); // frame 0 is its prompt: not re-tracked
+    for (let t = 2; t < FRAMES; t++) expect(maskIoU(recordMask(objectOf(after[t], 1)), clip.truth(t, 0))).toBeGreaterThan(0.8);
+    same(after[0], firstRun[0]); // frame 0 is its prompt: not re-tracked
   }, 120_000);
 });

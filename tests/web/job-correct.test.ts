@@ -16,8 +16,8 @@ import { makeMovingShapeClip, type SyntheticClip } from '../helpers/synthetic.js
 import { eventually, getJson, startTestService, submission, type TestService } from '../helpers/service.js';
 import { launchChromium, screenshotPath, watchPage } from '../helpers/browser.js';
 
-const FRAMES = 12;
-const MIDDLE = 6;
+const FRAMES = 8;
+const MIDDLE = 4;
 
 let t: TestService;
 let dir: string;
@@ -172,7 +172,7 @@ describe('watching and correcting a job in the page', () => {
     const masks = (await getJson(`${t.baseUrl}/v1/jobs/${id}/masks?from=${MIDDLE}&to=${MIDDLE + 1}`)).body;
     expect(masks.frames[0].objects.map((o: { id: number }) => o.id)).toEqual([1, 2]);
     expect(await page.getByTestId('correct-object-2').getAttribute('aria-label')).toBe('Object 2');
-    expect(await page.locator('#job-view .job-summary').textContent()).toMatch(/2 objects · 12 frames · 160×120 · 8 fps · correction 1/);
+    expect(await page.locator('#job-view .job-summary').textContent()).toMatch(new RegExp(`2 objects · ${FRAMES} frames · 160×120 · 8 fps · correction 1`));
     expect(await page.getByTestId('result-video').getAttribute('src')).toMatch(/[?&]rev=1$/);
     expect(await page.locator('#job-view [data-testid=changed-track] .changed-range').count()).toBe(job.lastCorrection.changes.filter((c: { from: number; to: number }) => c.to > c.from).length);
     expect(await page.getByTestId('correction-summary').textContent()).toBe('Nothing marked yet.');
