@@ -124,8 +124,10 @@ async function correct(request: CorrectRequest, signal: AbortSignal): Promise<Co
   const session = new TrackingSession({ input: request.input, video: meta, segmenter, objects: request.objects, results, embeddings, signal });
   try {
     const changes = await session.correct(request.correction);
+    // The artifacts from the new records (pending ones read first), then the records in place: a render that
+    // fails leaves the previous revision's records whole.
+    await renderArtifacts({ ...artifactTarget(request, meta, signal), objects: session.objectList, results });
     await results.commit();
-    await renderArtifacts({ ...artifactTarget(request, meta, signal), objects: session.objectList, results: new FileResults(request.results) });
     return { objects: session.objects(), changes, embeddings: { read: embeddings.read, encoded: embeddings.encoded } };
   } catch (error) {
     await results.discardPending();
