@@ -76,9 +76,18 @@ export interface ObjectPrompts {
   prompts: FramePrompt[];
 }
 
+/**
+ * How a job trades quality for time: `best` runs the image encoder on every
+ * frame; `fast` runs it on key frames and warps their embedding along the
+ * optical flow to the frames between (pipeline/key-frames.ts).
+ */
+export type Speed = 'best' | 'fast';
+
 /** What a user submits (CLI file or API field). Validated by `promptsSchema`. */
 export interface Prompts {
   objects: ObjectPrompts[];
+  /** Default `best`. */
+  speed?: Speed;
 }
 
 /** One object in a correction: new prompts, or gone from a frame on. Validated by `correctionSchema`. */
