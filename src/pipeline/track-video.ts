@@ -82,6 +82,7 @@ export async function trackVideo(job: TrackVideoInput): Promise<TrackVideoResult
     results,
     embeddings: job.embeddings,
     options: job.options,
+    speed: job.prompts.speed,
     signal: job.signal,
   });
   job.onSession?.(session);

@@ -1,4 +1,4 @@
-import type { BinaryMask, Correction, FramePrompt, ImageEmbedding, ObjectPrompts, RgbFrame, VideoMeta } from '../types.js';
+import type { BinaryMask, Correction, FramePrompt, ImageEmbedding, ObjectPrompts, RgbFrame, Speed, VideoMeta } from '../types.js';
 import { readFrames } from '../media/index.js';
 import { masksOf } from '../output/artifacts.js';
 import { emptyRecord, frameRecord, objectRecord, recordMask, type FrameRecord, type MasksObject, type ObjectRecord } from '../output/masks-json.js';
@@ -53,6 +53,8 @@ export interface TrackingSessionInit {
   /** Default: the segmenter's encoder, frame by frame. */
   embeddings?: EmbeddingSource;
   options?: Partial<SamPtOptions>;
+  /** Default `best`: every frame encoded. `fast`: key frames encoded, the rest warped (key-frames.ts). */
+  speed?: Speed;
   signal?: AbortSignal;
 }
 
