@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Correction, Prompts, VideoMeta } from './types.js';
+import { SPEEDS, type Correction, type Prompts, type VideoMeta } from './types.js';
 
 /**
  * The prompts a user submits, shared by the CLI (a JSON file) and the API (a
@@ -47,9 +47,20 @@ function uniqueObjectIds(value: { objects: { id: number }[] }, ctx: z.Refinement
   });
 }
 
+/**
+ * The job's speed. No default here: a submission without it is stored and
+ * replayed exactly as sent, and `best` is what the pipeline does without one.
+ */
+export const speedSchema = z
+  .enum(SPEEDS, { error: `must be ${SPEEDS.map((s) => `"${s}"`).join(' or ')}` })
+  .describe('best (default): the image encoder runs on every frame; fast: on key frames only, the frames between get a flow-warped embedding (faster, slightly less accurate)');
+
 export function promptsSchema(maxObjects = 16) {
   return z
-    .object({ objects: z.array(objectPromptsSchema).min(1, 'at least one object is needed').max(maxObjects, `at most ${maxObjects} objects`) })
+    .object({
+      objects: z.array(objectPromptsSchema).min(1, 'at least one object is needed').max(maxObjects, `at most ${maxObjects} objects`),
+      speed: speedSchema.optional(),
+    })
     .strict()
     .superRefine(uniqueObjectIds) satisfies z.ZodType<Prompts, unknown>;
 }

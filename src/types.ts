@@ -1,5 +1,8 @@
 /**
- * The types that cross module boundaries, and only those. Data flows one way:
+ * The types that cross module boundaries, and only those, plus SPEEDS: the
+ * values the Speed type is derived from, shared by the prompts schema, the
+ * CLI and the web page (this file imports nothing, so the page can bundle it).
+ * Data flows one way:
  *
  *   video -> frames (VideoMeta, RgbFrame) -> embeddings (ImageEmbedding)
  *         -> masks (BinaryMask, CocoRle) -> frame records (output/masks-json.ts)
@@ -81,7 +84,8 @@ export interface ObjectPrompts {
  * frame; `fast` runs it on key frames and warps their embedding along the
  * optical flow to the frames between (pipeline/key-frames.ts).
  */
-export type Speed = 'best' | 'fast';
+export const SPEEDS = ['best', 'fast'] as const;
+export type Speed = (typeof SPEEDS)[number];
 
 /** What a user submits (CLI file or API field). Validated by `promptsSchema`. */
 export interface Prompts {

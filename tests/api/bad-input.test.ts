@@ -108,6 +108,14 @@ const cases: Case[] = [
     message: /colour/,
   },
   {
+    label: 'a speed that is not best or fast',
+    form: () => submission(clip.path, { ...good(), speed: 'turbo' }),
+    status: 400,
+    code: 'invalid_prompts',
+    field: 'prompts.speed',
+    message: /^speed: must be "best" or "fast"$/,
+  },
+  {
     label: 'a point outside the frame',
     form: () => submission(clip.path, onePointPrompts(160, 20)),
     status: 400,
@@ -270,6 +278,8 @@ describe('POST /v1/jobs refuses bad input before queueing it', () => {
     expect(Object.keys(openapi.paths)).toEqual(expect.arrayContaining(['/v1/jobs', '/v1/jobs/{id}', '/v1/jobs/{id}/artifacts/overlay.mp4']));
     expect(openapi.components.schemas.JobStatus.properties.state.enum).toEqual(['queued', 'running', 'succeeded', 'failed', 'cancelled']);
     expect(openapi.components.schemas.Prompts.properties.objects.maxItems).toBe(2);
+    expect(openapi.components.schemas.Prompts.properties.speed.enum).toEqual(['best', 'fast']);
+    expect(openapi.components.schemas.Prompts.required).toEqual(['objects']);
     const board = await fetch(`${t.baseUrl}/admin/queues`);
     expect(board.status).toBe(200);
     expect(await board.text()).toContain('Bull Dashboard');
