@@ -2,15 +2,22 @@ import { ConfigError, loadConfig, type Config } from '../config.js';
 import { ModelError } from '../segment/models.js';
 import { InputError } from './errors.js';
 import { runSegment, SEGMENT_USAGE } from './segment-command.js';
-import { runTrack, TRACK_USAGE } from './track-command.js';
+import { runTrack, TRACK_NOTES, TRACK_USAGE } from './track-command.js';
 
-const COMMANDS: Record<string, { usage: string; run: (argv: string[], config: Config) => Promise<void> }> = {
+interface Command {
+  usage: string;
+  /** Printed under the usage: what an option's name cannot say. */
+  notes?: string[];
+  run: (argv: string[], config: Config) => Promise<void>;
+}
+
+const COMMANDS: Record<string, Command> = {
   segment: { usage: SEGMENT_USAGE, run: runSegment },
-  track: { usage: TRACK_USAGE, run: runTrack },
+  track: { usage: TRACK_USAGE, notes: TRACK_NOTES, run: runTrack },
 };
 
 function usage(): string {
-  return ['usage:', ...Object.values(COMMANDS).map((c) => `  ${c.usage}`)].join('\n');
+  return ['usage:', ...Object.values(COMMANDS).flatMap((c) => [`  ${c.usage}`, ...(c.notes ?? []).map((n) => `      ${n}`)])].join('\n');
 }
 
 async function main(argv: string[]): Promise<number> {
