@@ -121,7 +121,8 @@ async function correct(request: CorrectRequest, signal: AbortSignal): Promise<Co
   const meta = await probeInput(request.input);
   const results = new FileResults(request.results, request.pending);
   const embeddings = new KeptEmbeddings(new EmbeddingStore(request.embeddings.dir, request.embeddings.chunkFrames), segmenter);
-  const session = new TrackingSession({ input: request.input, video: meta, segmenter, objects: request.objects, results, embeddings, signal });
+  const { input, objects, speed } = request;
+  const session = new TrackingSession({ input, video: meta, segmenter, objects, results, embeddings, speed, signal });
   try {
     const changes = await session.correct(request.correction);
     // The artifacts from the new records (pending ones read first), then the records in place: a render that

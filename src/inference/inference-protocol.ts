@@ -1,4 +1,4 @@
-import type { Box, Correction, Prompts, PromptPoint } from '../types.js';
+import type { Box, Correction, Prompts, PromptPoint, Speed } from '../types.js';
 import type { ObjectChange, RunningCorrection, SessionObject } from '../pipeline/tracking-session.js';
 
 export type { RunningCorrection } from '../pipeline/tracking-session.js';
@@ -55,6 +55,8 @@ export interface TrackOutcome {
 export interface CorrectRequest extends SessionFiles {
   objects: SessionObject[];
   correction: Correction;
+  /** The job's speed (its submitted prompts'): a correction re-tracks as the first run tracked. */
+  speed?: Speed;
   /** The job's kept embeddings (frames whose embedding is gone are encoded again, not stored). */
   embeddings: { dir: string; chunkFrames: number };
 }

@@ -6,6 +6,7 @@ import { sessionObjects, type SessionObject } from '../pipeline/tracking-session
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { parseCorrection, parsePrompts } from '../prompts.js';
+import type { Speed } from '../types.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { CANCELLED, endingFor, Heartbeat, SHUTDOWN } from './job-run.js';
 import type { JobStore } from './job-store.js';
@@ -82,7 +83,7 @@ export function createCorrectProcessor(deps: CorrectJobDeps) {
           pending: at(job.data.pending),
           outDir: at(job.data.outDir),
           pngDir: at(job.data.pngDir),
-          objects: await sessionState(job.data, at, config.limits.maxObjects),
+          ...(await sessionState(job.data, at, config.limits.maxObjects)),
           correction: parseCorrection(JSON.parse(await readFile(at(job.data.correction), 'utf8'))),
           embeddings: { dir: at(job.data.embeddings), chunkFrames: job.data.chunkFrames },
         },
@@ -106,12 +107,20 @@ export function createCorrectProcessor(deps: CorrectJobDeps) {
   };
 }
 
-/** The session's objects after the newest revision (the submitted prompts before the first run saved them). */
-async function sessionState(data: CorrectPayload, at: (relative: string) => string, maxObjects: number): Promise<SessionObject[]> {
+/**
+ * The session a correction continues: its objects after the newest revision
+ * (the submitted prompts' before the first run saved them), and the job's
+ * speed, which only the submitted prompts hold (session.json keeps objects).
+ */
+export async function sessionState(
+  data: Pick<CorrectPayload, 'session' | 'prompts'>,
+  at: (relative: string) => string,
+  maxObjects: number,
+): Promise<{ objects: SessionObject[]; speed?: Speed }> {
+  const submitted = parsePrompts(await readFile(at(data.prompts), 'utf8'), maxObjects);
   const saved = await readFile(at(data.session), 'utf8').catch(() => undefined);
-  if (saved) return (JSON.parse(saved) as { objects: SessionObject[] }).objects;
-  const prompts = parsePrompts(await readFile(at(data.prompts), 'utf8'), maxObjects);
-  return sessionObjects(prompts.objects);
+  const objects = saved ? (JSON.parse(saved) as { objects: SessionObject[] }).objects : sessionObjects(submitted.objects);
+  return { objects, speed: submitted.speed };
 }
 
 /** A correction that stopped early: handed back, cancelled with its job, retried, or failed (the job keeps the masks it had). */

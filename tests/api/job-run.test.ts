@@ -1,7 +1,8 @@
 /**
  * The policies of the job layer, with fakes where they pin a decision: how a
  * run that ends early is recorded (endingFor), what the progress says, the
- * disk budget of kept embeddings, and a correction's pending frame records.
+ * disk budget of kept embeddings, a correction's pending frame records, and
+ * the session (objects and speed) a correction continues.
  */
 import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,8 +11,9 @@ import { UnrecoverableError } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InferenceError, RunAbortedError } from '../../src/inference/inference-process.js';
 import { enforceEmbeddingBudget } from '../../src/jobs/embedding-budget.js';
+import { sessionState } from '../../src/jobs/correct-job.js';
 import { CANCELLED, endingFor, SHUTDOWN, type EndingContext } from '../../src/jobs/job-run.js';
-import { jobPaths } from '../../src/jobs/layout.js';
+import { jobPaths, jobRelativePaths } from '../../src/jobs/layout.js';
 import { ProgressClock } from '../../src/jobs/track-job.js';
 import { frameRecord, objectRecord } from '../../src/output/masks-json.js';
 import { FileResults } from '../../src/output/result-store.js';
@@ -112,5 +114,31 @@ describe('kept embeddings and frame records on disk', () => {
     await correcting.commit();
     expect((await new FileResults(committed).readRange(0, 2)).map((r) => r.objects[0].score)).toEqual([0.5, 0.8]);
     expect(await readdir(pending).catch(() => 'gone')).toBe('gone');
+  });
+});
+
+describe("a correction's session", () => {
+  let dataDir: string;
+  const id = '00000000-0000-4000-8000-00000000c0de';
+  const paths = jobRelativePaths(id);
+  const at = (relative: string) => path.join(dataDir, relative);
+  const submitted = { objects: [{ id: 1, name: 'dog', prompts: [{ frame: 0, points: [[5, 6, 1]] }] }] };
+  beforeAll(async () => {
+    dataDir = await mkdtemp(path.join(tmpdir(), 'clipmask-session-'));
+    await mkdir(at(paths.dir), { recursive: true });
+  });
+  afterAll(async () => {
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it("runs at the job's speed, from the submitted prompts, before and after the first run saved its objects", async () => {
+    await writeFile(at(paths.prompts), JSON.stringify({ ...submitted, speed: 'fast' }));
+    expect(await sessionState(paths, at, 16)).toEqual({ objects: submitted.objects, speed: 'fast' });
+    const saved = [{ id: 1, name: 'dog', prompts: submitted.objects[0].prompts, absentFrom: 4 }];
+    await writeFile(at(paths.session), JSON.stringify({ objects: saved }));
+    expect(await sessionState(paths, at, 16)).toEqual({ objects: saved, speed: 'fast' });
+    // A best-mode job (no speed submitted) has none: the pipeline's default.
+    await writeFile(at(paths.prompts), JSON.stringify(submitted));
+    expect((await sessionState(paths, at, 16)).speed).toBeUndefined();
   });
 });
