@@ -125,7 +125,8 @@ export class JobService {
       await rename(video.path, files.input);
       await writeFileAtomic(files.prompts, JSON.stringify(prompts));
       if (!(await store.createIfRoom(record, config.limits.maxQueuedJobs))) throw queueFull(config.limits.maxQueuedJobs);
-      await queues.addTrack({ jobId: id, ...sessionPaths(id, config.embedChunkFrames), prompts: relative.prompts, corrections: relative.corrections }, meta.frames);
+      const payload = { jobId: id, ...sessionPaths(id, config.embedChunkFrames), prompts: relative.prompts, corrections: relative.corrections };
+      await queues.addTrack(payload, meta.frames, prompts.speed);
     } catch (error) {
       await rm(files.dir, { recursive: true, force: true });
       await store.delete(id).catch(() => undefined);

@@ -1,5 +1,6 @@
 import { Queue, type ConnectionOptions } from 'bullmq';
 import { chunkCount } from '../inference/embedding-store.js';
+import type { Speed } from '../types.js';
 import {
   correctJobId,
   embedJobId,
@@ -49,10 +50,12 @@ export class QueueRepository {
    * the job's UUID, so adding twice is a no-op) and, behind it, one embed job
    * per chunk of frames after the first, for idle workers to encode ahead.
    * Embed jobs are best effort (one attempt): the tracking pass encodes
-   * whatever they did not.
+   * whatever they did not. A `fast` job gets none: its pass encodes only key
+   * frames, so helpers encoding every frame would only take workers away.
    */
-  async addTrack(payload: TrackPayload, frames: number): Promise<void> {
-    const chunks = chunkCount(frames, payload.chunkFrames);
+  async addTrack(payload: TrackPayload, frames: number, speed?: Speed): Promise<void> {
+    // Chunk 0 is the tracking pass's own first chunk: helpers start at chunk 1.
+    const helpers = speed === 'fast' ? 0 : chunkCount(frames, payload.chunkFrames) - 1;
     const embed = (chunk: number) => ({
       name: 'embed' as const,
       data: { jobId: payload.jobId, input: payload.input, embeddings: payload.embeddings, chunkFrames: payload.chunkFrames, chunk },
@@ -64,7 +67,7 @@ export class QueueRepository {
         data: payload,
         opts: { jobId: payload.jobId, attempts: this.options.attempts, backoff: { type: 'exponential', delay: this.options.backoffMs ?? 10_000 } },
       },
-      ...Array.from({ length: chunks - 1 }, (_, i) => embed(i + 1)),
+      ...Array.from({ length: helpers }, (_, i) => embed(i + 1)),
     ]);
   }
 

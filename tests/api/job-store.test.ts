@@ -1,6 +1,7 @@
 /**
  * The JobStore's guarantees (guarded state changes, counts that never drift,
- * listing) and the retention sweep, against a real redis-server.
+ * listing), the retention sweep, and which jobs a submission queues, against
+ * a real redis-server.
  */
 import { mkdir, mkdtemp, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,7 +9,8 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { JobStore } from '../../src/jobs/job-store.js';
-import { jobPaths, uploadsDir } from '../../src/jobs/layout.js';
+import { jobPaths, jobRelativePaths, sessionPaths, uploadsDir } from '../../src/jobs/layout.js';
+import { QueueRepository } from '../../src/jobs/queue.js';
 import { EMPTY_PROGRESS, type JobRecord } from '../../src/jobs/record.js';
 import { expireJobs } from '../../src/jobs/retention.js';
 import { createLogger } from '../../src/logger.js';
@@ -17,6 +19,7 @@ import { startTestRedis, type RedisServer } from '../helpers/redis.js';
 let server: RedisServer;
 let redis: Redis;
 let store: JobStore;
+let queues: QueueRepository;
 let dataDir: string;
 const logger = createLogger('silent');
 
@@ -24,9 +27,11 @@ beforeAll(async () => {
   server = await startTestRedis();
   redis = new Redis(server.url);
   store = new JobStore(redis);
+  queues = new QueueRepository({ connection: { url: server.url }, attempts: 1 });
   dataDir = await mkdtemp(path.join(tmpdir(), 'clipmask-store-'));
 });
 afterAll(async () => {
+  await queues?.close();
   await redis?.quit();
   await server?.stop();
   await rm(dataDir, { recursive: true, force: true });
@@ -121,5 +126,23 @@ describe('the retention sweep', () => {
     }
     await expect(stat(staleUpload)).rejects.toThrow();
     await expect(stat(freshUpload)).resolves.toBeDefined();
+  });
+});
+
+describe('QueueRepository.addTrack', () => {
+  /** The names of the waiting jobs after submitting a 7-frame video in chunks of 2 (4 chunks). */
+  async function queued(speed?: 'best' | 'fast'): Promise<string[]> {
+    const id = record().id;
+    const paths = jobRelativePaths(id);
+    await queues.addTrack({ jobId: id, ...sessionPaths(id, 2), prompts: paths.prompts, corrections: paths.corrections }, 7, speed);
+    const jobs = await queues.track.getJobs(['waiting']);
+    return jobs.filter((j) => j.data.jobId === id).map((j) => `${j.name}:${j.id}`.replace(id, 'ID')).sort();
+  }
+
+  it('queues an embed job per chunk after the first for helpers, except for a fast job (it encodes key frames only)', async () => {
+    const best = ['embed:ID-embed-1', 'embed:ID-embed-2', 'embed:ID-embed-3', 'track:ID'];
+    expect(await queued()).toEqual(best);
+    expect(await queued('best')).toEqual(best);
+    expect(await queued('fast')).toEqual(['track:ID']);
   });
 });
