@@ -3,6 +3,7 @@
  *
  *   npm run bench:davis -- --data DIR [--sequences a,b] [--max-frames N] [--cache DIR] [--no-context]
  *                          [--options '{"appearance":false}'] [--per-frame] [--float16] [--multi]
+ *                          [--speed best|fast] [--key-frames '{"maxInterval":8}']
  *
  * Clicks are derived from each sequence's first annotation (deepest interior
  * point, two more positives, one negative); the tracking pipeline runs from
@@ -14,6 +15,8 @@
  * --float16 rounds embeddings to float16, as the service stores them.
  * --multi also runs (with --sequences none, only runs) the several-objects clips (bench/multi.ts): generated
  * scenes and ../shared/cutie-examples/judo, per object J&F and swaps.
+ * --speed fast runs the encoder on key frames only (pipeline/key-frames.ts);
+ * each sequence's line says how many frames were encoded.
  */
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -28,7 +31,8 @@ import { scheduleOf, trackFrames } from '../src/pipeline/track-frames.js';
 import { deriveClicks } from './clicks.js';
 import { annotationPath, listSequences, readBinaryMask, readRgb, sequenceFrames } from './davis-data.js';
 import { EmbeddingCache } from './embedding-cache.js';
-import { runMulti } from './multi.js';
+import { runMulti, type MethodSettings } from './multi.js';
+import type { KeyFrameOptions } from '../src/pipeline/key-frames.js';
 import { boundaryMeasure, mean, regionSimilarity } from './metrics.js';
 
 const { values } = parseArgs({
@@ -42,6 +46,8 @@ const { values } = parseArgs({
     'per-frame': { type: 'boolean', default: false },
     float16: { type: 'boolean', default: false },
     multi: { type: 'boolean', default: false },
+    speed: { type: 'string', default: 'best' },
+    'key-frames': { type: 'string' },
     judo: { type: 'string', default: '../shared/cutie-examples/judo' },
   },
 });
@@ -50,6 +56,12 @@ const maxFrames = values['max-frames'] ? Number(values['max-frames']) : Infinity
 const withContext = !values['no-context'];
 // SamPtOptions overrides, for ablations.
 const methodOptions = values.options ? (JSON.parse(values.options) as Partial<SamPtOptions>) : undefined;
+if (values.speed !== 'best' && values.speed !== 'fast') throw new Error(`--speed must be best or fast, not ${values.speed}`);
+const method: MethodSettings = {
+  options: methodOptions,
+  speed: values.speed,
+  keyFrames: values['key-frames'] ? (JSON.parse(values['key-frames']) as Partial<KeyFrameOptions>) : undefined,
+};
 
 const segmenter = await SamSegmenter.create(segmenterOptions(loadConfig()));
 const cache = new EmbeddingCache(segmenter, values.cache);
@@ -85,15 +97,17 @@ for (const seq of sequences) {
   }
   const started = performance.now();
   let contextMs = 0;
+  let encoded = 0;
   for await (const { frame, embedding, masks } of trackFrames({
     segmenter,
     frames: frames(),
     embed: async (frame) => {
+      encoded++;
       const embedding = await cache.embed(`${seq}/${frame.index}`, frame);
       return values.float16 ? roundEmbeddingToFloat16(embedding) : embedding;
     },
     schedule: scheduleOf({ objects: [{ id: 1, prompts: [{ frame: 0, points: clicks.map((c) => [c.x, c.y, c.label] as [number, number, 0 | 1]) }] }] }),
-    options: methodOptions,
+    ...method,
   })) {
     const t = frame.index;
     const truth = truths[t];
@@ -118,7 +132,7 @@ for (const seq of sequences) {
   perSequence.oracle.push(s.oracle);
   perSequence.baseline.push(s.baseline);
   const context = withContext ? `  oracle ${pct(jf(s.oracle))}  no-tracking ${pct(jf(s.baseline))}` : '';
-  console.log(`${seq.padEnd(16)} J&F ${pct(jf(s.method))}  J ${pct(mean(s.method.j))}  F ${pct(mean(s.method.f))}${context}`);
+  console.log(`${seq.padEnd(16)} J&F ${pct(jf(s.method))}  J ${pct(mean(s.method.j))}  F ${pct(mean(s.method.f))}${context}  encoded ${encoded}/${files.length}`);
 }
 
 const overall = (list: Scores[]) => {
@@ -140,6 +154,6 @@ if (values.multi) {
     const embedding = await cache.embed(key, frame);
     return values.float16 ? roundEmbeddingToFloat16(embedding) : embedding;
   };
-  await runMulti(segmenter, existsSync(values.judo!) ? values.judo : undefined, embed, methodOptions);
+  await runMulti(segmenter, existsSync(values.judo!) ? values.judo : undefined, embed, method);
 }
 await segmenter.dispose();

@@ -12,8 +12,10 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import { davisPalette } from '../src/media/index.js';
-import type { SamPtOptions } from '../src/pipeline/sam-pt.js';
-import { scheduleOf, trackFrames } from '../src/pipeline/track-frames.js';
+import { scheduleOf, trackFrames, type TrackFramesInput } from '../src/pipeline/track-frames.js';
+
+/** How the method runs: SamPtOptions overrides, speed, key-frame options. */
+export type MethodSettings = Pick<TrackFramesInput, 'options' | 'speed' | 'keyFrames'>;
 import { maskArea } from '../src/segment/postprocess.js';
 import type { SamSegmenter } from '../src/segment/segmenter.js';
 import type { BinaryMask, ImageEmbedding, Prompts, RgbFrame } from '../src/types.js';
@@ -84,7 +86,7 @@ interface ObjectScore {
   swaps: number;
 }
 
-async function scoreClip(segmenter: SamSegmenter, clip: MultiClip, embed: (key: string, f: RgbFrame) => Promise<ImageEmbedding>, options?: Partial<SamPtOptions>) {
+async function scoreClip(segmenter: SamSegmenter, clip: MultiClip, embed: (key: string, f: RgbFrame) => Promise<ImageEmbedding>, method: MethodSettings) {
   const prompts: Prompts = { objects: [] };
   for (const [id, frame] of clip.promptFrames) {
     const points = deriveClicks(clip.truth.get(frame)!.get(id)!, 2, 0);
@@ -94,7 +96,9 @@ async function scoreClip(segmenter: SamSegmenter, clip: MultiClip, embed: (key: 
     for (let t = 0; t < clip.frames; t++) yield clip.read(t);
   }
   const scores = new Map<number, ObjectScore>([...clip.promptFrames.keys()].map((id) => [id, { j: [], f: [], checked: 0, swaps: 0 }]));
-  for await (const { frame, masks } of trackFrames({ segmenter, frames: frames(), embed: (f) => embed(`${clip.name}/${f.index}`, f), schedule: scheduleOf(prompts), options })) {
+  let encoded = 0;
+  const encode = (f: RgbFrame) => (encoded++, embed(`${clip.name}/${f.index}`, f));
+  for await (const { frame, masks } of trackFrames({ segmenter, frames: frames(), embed: encode, schedule: scheduleOf(prompts), ...method })) {
     const truths = clip.truth.get(frame.index);
     if (!truths) continue;
     for (const [id, score] of scores) {
@@ -111,7 +115,7 @@ async function scoreClip(segmenter: SamSegmenter, clip: MultiClip, embed: (key: 
       if (swapped) score.swaps++;
     }
   }
-  return scores;
+  return { scores, keyFrames: `${encoded}/${clip.frames}` };
 }
 
 /** Runs every clip and prints per object J&F and swaps. */
@@ -119,7 +123,7 @@ export async function runMulti(
   segmenter: SamSegmenter,
   judoDir: string | undefined,
   embed: (key: string, f: RgbFrame) => Promise<ImageEmbedding>,
-  options?: Partial<SamPtOptions>,
+  method: MethodSettings,
 ): Promise<void> {
   const clips = generatedClips();
   if (judoDir) clips.push(await judoClip(judoDir));
@@ -127,14 +131,14 @@ export async function runMulti(
   let generatedSwaps = 0;
   const all: number[] = [];
   for (const clip of clips) {
-    const scores = await scoreClip(segmenter, clip, embed, options);
+    const { scores, keyFrames } = await scoreClip(segmenter, clip, embed, method);
     const parts = [...scores].map(([id, s]) => {
       const jf = (mean(s.j) + mean(s.f)) / 2;
       if (s.j.length) all.push(jf);
       return `obj ${id} J&F ${s.j.length ? pct(jf) : 'n/a'} swaps ${s.swaps}/${s.checked}`;
     });
     if (clip.name.startsWith('gen-')) generatedSwaps += [...scores.values()].reduce((n, s) => n + s.swaps, 0);
-    console.log(`${clip.name.padEnd(16)} ${parts.join('  ')}`);
+    console.log(`${clip.name.padEnd(16)} ${parts.join('  ')}  encoded ${keyFrames}`);
   }
   console.log(`multi: J&F=${pct(mean(all))} (mean over the generated clips' objects) generated_swaps=${generatedSwaps}`);
 }

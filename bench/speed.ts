@@ -4,20 +4,24 @@
  * wall time split by stage and compared with the time spent inside ONNX
  * Runtime, the floor on a CPU.
  *
- *   npm run bench:speed [-- --input FILE --objects N --frames N --fps F --no-arena]
+ *   npm run bench:speed [-- --input FILE --objects N --frames N --fps F --no-arena --speed best|fast]
  *
  * Default input: a generated 640x480 clip of 60 frames at 25 fps (--fps sets
  * the rate, e.g. to compare a 10 s and a 60 s clip's memory at a bearable
  * cost) with N moving shapes (one click each). With --input, N clicks spread
  * over the first frame's centre area are used unless --prompts FILE gives
  * real ones. --no-arena turns ONNX Runtime's memory arena off, to compare.
+ * --speed fast encodes key frames only (pipeline/key-frames.ts) and also
+ * prints how many frames were key frames and what the flow cost.
  *
  * Stages: encode (the image encoder in ONNX Runtime, in its own thread; it
  * runs one frame ahead, alongside the rest), then the loop's own turns: decode (waiting for
  * ffmpeg's frames), encoder-wait (for the next embedding), decode-prompts (the
  * prompt decoder in ONNX Runtime), track (Lucas-Kanade), render (painting,
  * the overlay encoder's intake, PNGs), other (point handling, mask
- * post-processing, the appearance model, embedding store I/O). Under overlap
+ * post-processing, the appearance model, embedding store I/O); with --speed
+ * fast also key-flow (the key-frame planner's flow, chaining and residuals)
+ * and warp (warping key frames' embeddings). Under overlap
  * a stage's time includes waiting for the CPU, and so do the encoder's and
  * decoder's run times: with several objects the two share the cores, so the
  * sum of run times exceeds the wall time (ratio below 1). The last line:
@@ -34,7 +38,7 @@ import { SharedEmbeddings } from '../src/inference/shared-embeddings.js';
 import { probeInput } from '../src/media/index.js';
 import { limitFrames, trackVideo } from '../src/pipeline/track-video.js';
 import { SamSegmenter } from '../src/segment/segmenter.js';
-import type { Prompts } from '../src/types.js';
+import type { Prompts, Speed } from '../src/types.js';
 import { recordStages, StageTimes } from '../src/util/profile.js';
 import { makeMovingShapeClip, type ShapeSpec } from '../tests/helpers/synthetic.js';
 
@@ -46,8 +50,11 @@ const { values } = parseArgs({
     frames: { type: 'string' },
     fps: { type: 'string', default: '25' },
     'no-arena': { type: 'boolean', default: false },
+    speed: { type: 'string', default: 'best' },
   },
 });
+if (values.speed !== 'best' && values.speed !== 'fast') throw new Error(`--speed must be best or fast, not ${values.speed}`);
+const speed: Speed = values.speed;
 const objects = Number(values.objects);
 const work = await mkdtemp(path.join(tmpdir(), 'clipmask-speed-'));
 
@@ -93,7 +100,7 @@ try {
   const started = performance.now();
   await trackVideo({
     input,
-    prompts,
+    prompts: { ...prompts, speed },
     segmenter,
     outDir: path.join(work, 'out'),
     pngDir: path.join(work, 'png'),
@@ -114,6 +121,8 @@ try {
     ['decode-prompts', decoderMs],
     ['track', times.ms.get('track') ?? 0],
     ['flow', times.ms.get('flow') ?? 0],
+    ['key-flow', times.ms.get('key-flow') ?? 0],
+    ['warp', times.ms.get('warp') ?? 0],
     ['memory', times.ms.get('memory') ?? 0],
     ['render', times.ms.get('render') ?? 0],
   ];
@@ -125,6 +134,8 @@ try {
     console.log(`  ${stage.padEnd(18)} ${(ms / 1000).toFixed(1).padStart(7)} s  ${(ms / frames).toFixed(0).padStart(6)} ms/frame  ${((100 * ms) / wallMs).toFixed(1).padStart(5)} %`);
   }
   console.log(`  decoder runs: ${decoderRuns} (${(decoderRuns / frames).toFixed(1)} per frame); encoder runs: ${encoderRuns}`);
+  const flowMs = (times.ms.get('flow') ?? 0) + (times.ms.get('key-flow') ?? 0);
+  console.log(`  speed ${speed}: key frames ${encoderRuns}/${frames}; flow ${(flowMs / frames).toFixed(1)} ms/frame (mask carry + key-frame planning)`);
   const peakRssMb = process.resourceUsage().maxRSS / 1024;
   console.log(
     `ratio=${(wallMs / (encoderMs + decoderMs)).toFixed(3)} fps=${((frames * 1000) / wallMs).toFixed(3)} encoder_ms=${(encoderMs / encoderRuns).toFixed(0)} ` +

@@ -1,4 +1,4 @@
-import type { BinaryMask, FramePrompt, ImageEmbedding, Prompts, RgbFrame } from '../types.js';
+import type { BinaryMask, FramePrompt, ImageEmbedding, Prompts, RgbFrame, Speed } from '../types.js';
 import { maskFromClicks } from '../segment/click-to-mask.js';
 import { maskToLowRes } from '../segment/postprocess.js';
 import type { SamSegmenter } from '../segment/segmenter.js';
@@ -6,6 +6,7 @@ import { MemoryReader } from '../segment/memory-read.js';
 import { DenseFlow } from '../tracker/dense-flow.js';
 import { LucasKanadeTracker } from '../tracker/lucas-kanade.js';
 import { timed } from '../util/profile.js';
+import { KeyFramePlanner, type KeyFrameOptions, type PlannedEmbedding } from './key-frames.js';
 import { maskOfIndex, resolveOverlaps } from './overlaps.js';
 import { DEFAULT_SAM_PT_OPTIONS, SamPtPropagator, type ObjectFrameResult, type SamPtOptions } from './sam-pt.js';
 
@@ -44,6 +45,9 @@ export interface TrackFramesInput {
    */
   priorMask?: (objectId: number, frame: number) => BinaryMask | undefined;
   options?: Partial<SamPtOptions>;
+  /** Default `best`: `embed` on every frame. `fast`: on key frames only (key-frames.ts). */
+  speed?: Speed;
+  keyFrames?: Partial<KeyFrameOptions>;
 }
 
 export interface TrackedFrame {
@@ -77,18 +81,25 @@ export async function* trackFrames(input: TrackFramesInput): AsyncGenerator<Trac
   const flow = options.denseFlow ? await DenseFlow.create() : undefined;
   const memoryReader = options.memory ? await MemoryReader.create(segmenter.contract.embeddingShape[1]) : undefined;
   const propagator = new SamPtPropagator(segmenter, tracker, options, { flow, memoryReader });
+  const planner = input.speed === 'fast' ? await KeyFramePlanner.create(segmenter, input.keyFrames) : undefined;
+  const embed = (frame: RgbFrame) => quiet(input.embed(frame));
+  const plan = (frame: RgbFrame): PlannedEmbedding => {
+    if (planner) return planner.plan(frame, embed, schedule.promptsOn(frame.index).some((p) => tracks(p.objectId)));
+    const embedding = embed(frame);
+    return () => embedding;
+  };
   let started = false;
   const frames = input.frames[Symbol.asyncIterator]();
   try {
     // One frame of lookahead: the next frame's embedding is computed (in the encoder's
     // own thread) while this frame's points, decoder passes and masks are worked out.
     let next = await frames.next();
-    let nextEmbedding = next.done ? undefined : quiet(input.embed(next.value));
+    let nextEmbedding = next.done ? undefined : plan(next.value);
     while (!next.done) {
       const frame = next.value;
-      const embedding = await timed('encoder-wait', () => nextEmbedding!);
+      const embedding = await timed('encoder-wait', () => nextEmbedding!());
       next = await frames.next();
-      nextEmbedding = next.done ? undefined : quiet(input.embed(next.value));
+      nextEmbedding = next.done ? undefined : plan(next.value);
       const prompted = schedule.promptsOn(frame.index);
       if (input.forward) for (const objectId of schedule.absentFrom(frame.index)) propagator.removeObject(objectId);
       // Objects already running move on to this frame first; prompted ones then restart here.
@@ -110,12 +121,14 @@ export async function* trackFrames(input: TrackFramesInput): AsyncGenerator<Trac
       ordered.forEach((r, i) => {
         if (r.visible) masks.set(r.objectId, ordered.length === 1 && r.mask ? r.mask : maskOfIndex(owner, i + 1, frame.width, frame.height));
       });
+      planner?.observe(frame.index, ordered, masks);
       yield { frame, embedding, results: ordered, masks };
     }
   } finally {
     tracker.dispose();
     flow?.dispose();
     await memoryReader?.dispose();
+    await planner?.dispose();
     await frames.return?.();
   }
 }

@@ -391,6 +391,7 @@ export class TrackingSession implements PromptSchedule {
       forward: spec.forward,
       priorMask: spec.prior && ((objectId, frame) => (objectId === spec.prior!.objectId && frame === spec.prior!.frame ? spec.prior!.mask : undefined)),
       options,
+      speed: this.init.speed,
     });
   }
 }

@@ -1,9 +1,9 @@
 import { availableParallelism } from 'node:os';
 import ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
+import { DataType, intAttr, intsAttr, modelBytes, node, valueInfo } from './onnx-graph.js';
 
 const { onnx } = onnxProto;
-const DataType = onnx.TensorProto.DataType;
 
 /**
  * A space-time memory read (STM, Oh et al. 2019; XMem's top-k readout) over
@@ -29,25 +29,6 @@ const DataType = onnx.TensorProto.DataType;
  */
 
 const OPSET = 17;
-
-function node(opType: string, input: string[], output: string[], attribute: onnxProto.onnx.IAttributeProto[] = []) {
-  return onnx.NodeProto.create({ opType, name: output[0], input, output, attribute });
-}
-
-const intAttr = (name: string, i: number) => onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INT, i });
-const intsAttr = (name: string, ints: number[]) => onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INTS, ints });
-
-function valueInfo(name: string, elemType: number, dims: (number | string)[]) {
-  return onnx.ValueInfoProto.create({
-    name,
-    type: {
-      tensorType: {
-        elemType,
-        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
-      },
-    },
-  });
-}
 
 /** The serialized memory-read graph for features of `channels` dimensions. */
 export function memoryReadGraph(channels: number): Uint8Array {
@@ -77,13 +58,7 @@ export function memoryReadGraph(channels: number): Uint8Array {
     ],
     output: [valueInfo('readout', DataType.FLOAT, ['Nq', 'V']), valueInfo('affinity', DataType.FLOAT, ['Nq'])],
   });
-  const model = onnx.ModelProto.create({
-    irVersion: 8,
-    producerName: 'clipmask',
-    opsetImport: [{ domain: '', version: OPSET }],
-    graph,
-  });
-  return onnx.ModelProto.encode(model).finish();
+  return modelBytes(graph, OPSET);
 }
 
 export interface MemoryReadInput {

@@ -97,6 +97,11 @@ export class DenseFlow {
     return field;
   }
 
+  /** The newest frame on the grid (grey levels, [height, width]), a copy; undefined before the first frame. */
+  newestGrid(): Uint8Array | undefined {
+    return this.hasPrevious && this.buffers ? Uint8Array.from(this.buffers.prev.data) : undefined;
+  }
+
   dispose(): void {
     this.free();
   }
