@@ -1,11 +1,14 @@
 /**
  * The page's pure parts, in node: RLE decoding, coordinate mapping, the
- * click state with undo, mask painting, the preview's handling of stale
- * answers, and the words shown to people.
+ * click state with undo and the prompts JSON it builds (speed included),
+ * mask painting, the preview's handling of stale answers, and the words
+ * shown to people.
  */
 import { describe, expect, it } from 'vitest';
+import { parsePrompts } from '../../src/prompts.js';
 import { objectColour } from '../../src/segment/image-files.js';
 import { maskToRuns } from '../../src/segment/rle.js';
+import { SPEEDS } from '../../src/types.js';
 import { colourFor } from '../../web/src/colours.js';
 import { paintMasks } from '../../web/src/draw.js';
 import { describeError, formatEta } from '../../web/src/format.js';
@@ -25,6 +28,7 @@ import {
   setBox,
 } from '../../web/src/prompt-state.js';
 import { decodeRle } from '../../web/src/rle.js';
+import { SPEED_LABELS } from '../../web/src/speed.js';
 import type { MaskRequest, MaskResponse } from '../../web/src/api.js';
 
 describe('decodeRle', () => {
@@ -181,6 +185,19 @@ describe('prompt state', () => {
     const refused = buildPrompts(state);
     expect(refused).toMatchObject({ ok: false, objectId: 1, frame: 5 });
     expect(!refused.ok && refused.message).toMatch(/only background points on frame 6/);
+  });
+
+  it('puts the picked speed into the prompts JSON, leaving Best (the default) out as before', () => {
+    const state = addPoint(initialState(), 0, { x: 10, y: 20, label: 1 });
+    const objects = [{ id: 1, name: 'object 1', prompts: [{ frame: 0, points: [[10, 20, 1]] }] }];
+    expect(buildPrompts(state, 'fast')).toEqual({ ok: true, prompts: { objects, speed: 'fast' } });
+    for (const best of [buildPrompts(state, 'best'), buildPrompts(state)]) {
+      expect(best).toEqual({ ok: true, prompts: { objects } });
+      expect(best.ok && 'speed' in best.prompts).toBe(false);
+    }
+    // The API's schema accepts both bodies as they are.
+    expect(parsePrompts(JSON.stringify({ objects, speed: 'fast' }))).toEqual({ objects, speed: 'fast' });
+    expect(SPEEDS.map((speed) => SPEED_LABELS[speed])).toEqual(['Best', 'Fast']);
   });
 
   it('keys prompts by their content', () => {

@@ -1,9 +1,9 @@
 /**
  * The web page in real headless Chromium against the real service (own
  * Redis, real model, real ffmpeg): upload a clip, click the object, see the
- * preview mask, submit with Enter, follow the progress, play the overlay and
- * find the downloads; then the same views at phone width. Screenshots of
- * every step go to test-output/web/.
+ * preview mask, pick the Fast mode, submit with Enter, follow the progress,
+ * play the overlay and find the downloads; then the same views at phone
+ * width. Screenshots of every step go to test-output/web/.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,8 @@ import { makeMovingShapeClip, makeTextFile, type SyntheticClip } from '../helper
 import { eventually, getJson, startTestService, type TestService } from '../helpers/service.js';
 import { launchChromium, screenshotPath, watchPage } from '../helpers/browser.js';
 import { objectColour } from '../../src/segment/image-files.js';
+import { jobPaths } from '../../src/jobs/layout.js';
+import { SPEED_TRADE_OFF } from '../../web/src/speed.js';
 
 let t: TestService;
 let dir: string;
@@ -176,6 +178,12 @@ describe('the web page', () => {
       expect(l.pageMs).toBeLessThan(10_000);
     }
 
+    // The mode: Best unless changed, the measured trade-off beside it. Fast is picked, and the submission carries it.
+    expect(await page.getByTestId('speed-best').isChecked()).toBe(true);
+    expect(await page.getByTestId('speed-trade-off').textContent()).toBe(SPEED_TRADE_OFF);
+    await page.getByTestId('speed-fast').check();
+    expect(await page.getByTestId('speed-best').isChecked()).toBe(false);
+
     // Name the object, then submit with Enter from the frame.
     await page.getByTestId('object-name-1').fill('disc');
     await page.getByTestId('object-name-1').press('Enter'); // back to the frame
@@ -198,9 +206,12 @@ describe('the web page', () => {
     step('job finished');
     expect(await page.locator('#job-view').getAttribute('data-state'), (await page.locator('#job-body').textContent()) ?? '').toBe('succeeded');
 
-    // What was submitted: the clicks in video pixels, the name.
+    // What was submitted: the clicks in video pixels, the name, the speed picked (the prompts as the server stored them).
     const job = (await getJson(`${t.baseUrl}/v1/jobs/${id}`)).body;
     expect(job).toMatchObject({ state: 'succeeded', objects: 1, video: { width: 160, height: 120, frames: 8 } });
+    const submitted = JSON.parse(await readFile(jobPaths(t.dataDir, id).prompts, 'utf8'));
+    expect(submitted).toMatchObject({ objects: [{ id: 1, name: 'disc', prompts: [{ frame: 0 }] }], speed: 'fast' });
+    expect(submitted.objects[0].prompts[0].points).toHaveLength(2);
 
     // The overlay plays in the page.
     await page.waitForFunction(() => document.querySelector<HTMLVideoElement>('[data-testid=result-video]')!.readyState >= 2, undefined, { timeout: 30_000 });

@@ -22,6 +22,7 @@ import { boxFromDrag, clientToVideo, isDrag, type PointerDrag as Drag, moveCurso
 import { FrameLoader, FramePreparer, type PrepareState } from './frames.js';
 import { ObjectsPanel, plural } from './objects-panel.js';
 import { MaskPreviewer } from './preview.js';
+import { SpeedPicker } from './speed.js';
 import {
   History,
   activeObject,
@@ -74,6 +75,7 @@ export class Editor {
   private readonly undoButton = byId('undo', HTMLButtonElement);
   private readonly redoButton = byId('redo', HTMLButtonElement);
   private readonly clearButton = byId('clear', HTMLButtonElement);
+  private readonly speed = new SpeedPicker(byId('speed-picker', HTMLFieldSetElement));
   private readonly submitButton = byId('submit', HTMLButtonElement);
   private readonly submitProgress = byId('submit-progress', HTMLElement);
   private readonly errorBox = byId('editor-error', HTMLElement);
@@ -522,7 +524,7 @@ export class Editor {
   async submit(): Promise<void> {
     const session = this.session;
     if (!session || this.submitController) return;
-    const built = buildPrompts(this.state);
+    const built = buildPrompts(this.state, this.speed.value);
     if (!built.ok) {
       if (built.objectId !== undefined) this.select(built.objectId);
       if (built.frame !== undefined) this.showFrame(built.frame);

@@ -3,6 +3,7 @@
  * per frame. States are immutable values; `History` keeps the undo and redo
  * stacks. Everything here is pure and runs in node (tests/web/page-units.test.ts).
  */
+import type { Speed } from '../../src/types.js';
 import type { Box } from './geometry.js';
 
 export type Label = 0 | 1;
@@ -45,7 +46,11 @@ export interface PromptsBody {
     name?: string;
     prompts: Array<{ frame: number; points: Array<[number, number, Label]>; box?: [number, number, number, number] }>;
   }>;
+  speed?: Speed;
 }
+
+/** What a job without a speed runs at: the page sends a speed only when it is another. */
+export const DEFAULT_SPEED: Speed = 'best';
 
 export function defaultName(id: number): string {
   return `object ${id}`;
@@ -171,8 +176,9 @@ export type BuildResult = { ok: true; prompts: PromptsBody } | { ok: false; mess
 /**
  * The prompts JSON for POST /v1/jobs. Objects without any click are left
  * out; a frame with only background points is refused (the API would refuse it too).
+ * The default speed is left out, so a Best job's prompts are what they were before speeds existed.
  */
-export function buildPrompts(state: PromptState): BuildResult {
+export function buildPrompts(state: PromptState, speed: Speed = DEFAULT_SPEED): BuildResult {
   const objects: PromptsBody['objects'] = [];
   for (const object of state.objects) {
     if (object.frames.size === 0) continue;
@@ -194,7 +200,7 @@ export function buildPrompts(state: PromptState): BuildResult {
     objects.push({ id: object.id, ...(name ? { name } : {}), prompts });
   }
   if (objects.length === 0) return { ok: false, message: 'Click on an object in the frame first: each object needs at least one point or a box.' };
-  return { ok: true, prompts: { objects } };
+  return { ok: true, prompts: { objects, ...(speed !== DEFAULT_SPEED ? { speed } : {}) } };
 }
 
 export function displayName(object: PromptObject): string {
