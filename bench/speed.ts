@@ -12,7 +12,10 @@
  * over the first frame's centre area are used unless --prompts FILE gives
  * real ones. --no-arena turns ONNX Runtime's memory arena off, to compare.
  * --speed fast encodes key frames only (pipeline/key-frames.ts) and also
- * prints how many frames were key frames and what the flow cost.
+ * prints how many frames were key frames and what the flow cost. --compare
+ * then runs the clip again at `best` (after the measurement, untimed) and
+ * prints how well the two agree, which needs no ground truth: any clip can
+ * be checked.
  *
  * Stages: encode (the image encoder in ONNX Runtime, in its own thread; it
  * runs one frame ahead, alongside the rest), then the loop's own turns: decode (waiting for
@@ -20,8 +23,9 @@
  * prompt decoder in ONNX Runtime), track (Lucas-Kanade), render (painting,
  * the overlay encoder's intake, PNGs), other (point handling, mask
  * post-processing, the appearance model, embedding store I/O); with --speed
- * fast also key-flow (the key-frame planner's flow, chaining and residuals)
- * and warp (warping key frames' embeddings). Under overlap
+ * fast also key-plan (chaining the flow back to the key frame, residuals)
+ * and warp (warping key frames' embeddings); flow (Farnebäck between
+ * consecutive frames) serves both the masks and the planner. Under overlap
  * a stage's time includes waiting for the CPU, and so do the encoder's and
  * decoder's run times: with several objects the two share the cores, so the
  * sum of run times exceeds the wall time (ratio below 1). The last line:
@@ -38,7 +42,10 @@ import { SharedEmbeddings } from '../src/inference/shared-embeddings.js';
 import { probeInput } from '../src/media/index.js';
 import { limitFrames, trackVideo } from '../src/pipeline/track-video.js';
 import { SamSegmenter } from '../src/segment/segmenter.js';
-import type { Prompts, Speed } from '../src/types.js';
+import type { CocoRle, Prompts, Speed } from '../src/types.js';
+import { OUTPUT_FILES } from '../src/output/artifacts.js';
+import { maskIoU } from '../src/segment/postprocess.js';
+import { decodeRle } from '../src/segment/rle.js';
 import { recordStages, StageTimes } from '../src/util/profile.js';
 import { makeMovingShapeClip, type ShapeSpec } from '../tests/helpers/synthetic.js';
 
@@ -51,6 +58,7 @@ const { values } = parseArgs({
     fps: { type: 'string', default: '25' },
     'no-arena': { type: 'boolean', default: false },
     speed: { type: 'string', default: 'best' },
+    compare: { type: 'boolean', default: false },
   },
 });
 if (values.speed !== 'best' && values.speed !== 'fast') throw new Error(`--speed must be best or fast, not ${values.speed}`);
@@ -81,6 +89,21 @@ async function given(input: string): Promise<{ input: string; prompts: Prompts }
     })),
   };
   return { input, prompts };
+}
+
+/** Mean and lowest IoU of two runs' masks, per object and frame (an object absent from both counts as agreeing). */
+async function agreement(fastMasks: string, bestMasks: string): Promise<string> {
+  type Doc = { frames: { objects: { id: number; rle: CocoRle }[] }[] };
+  const [fast, best] = await Promise.all([fastMasks, bestMasks].map(async (f) => JSON.parse(await readFile(f, 'utf8')) as Doc));
+  const ious: number[] = [];
+  best.frames.forEach((frame, t) => {
+    for (const object of frame.objects) {
+      const other = fast.frames[t].objects.find((o) => o.id === object.id)!;
+      ious.push(maskIoU(decodeRle(object.rle), decodeRle(other.rle)));
+    }
+  });
+  const mean = ious.reduce((a, b) => a + b, 0) / ious.length;
+  return `agreement_with_best: mean_iou=${mean.toFixed(3)} min_iou=${Math.min(...ious).toFixed(3)} below_0.9=${ious.filter((v) => v < 0.9).length}/${ious.length}`;
 }
 
 try {
@@ -121,7 +144,7 @@ try {
     ['decode-prompts', decoderMs],
     ['track', times.ms.get('track') ?? 0],
     ['flow', times.ms.get('flow') ?? 0],
-    ['key-flow', times.ms.get('key-flow') ?? 0],
+    ['key-plan', times.ms.get('key-plan') ?? 0],
     ['warp', times.ms.get('warp') ?? 0],
     ['memory', times.ms.get('memory') ?? 0],
     ['render', times.ms.get('render') ?? 0],
@@ -134,14 +157,18 @@ try {
     console.log(`  ${stage.padEnd(18)} ${(ms / 1000).toFixed(1).padStart(7)} s  ${(ms / frames).toFixed(0).padStart(6)} ms/frame  ${((100 * ms) / wallMs).toFixed(1).padStart(5)} %`);
   }
   console.log(`  decoder runs: ${decoderRuns} (${(decoderRuns / frames).toFixed(1)} per frame); encoder runs: ${encoderRuns}`);
-  const flowMs = (times.ms.get('flow') ?? 0) + (times.ms.get('key-flow') ?? 0);
-  console.log(`  speed ${speed}: key frames ${encoderRuns}/${frames}; flow ${(flowMs / frames).toFixed(1)} ms/frame (mask carry + key-frame planning)`);
+  const flowMs = (times.ms.get('flow') ?? 0) + (times.ms.get('key-plan') ?? 0);
+  console.log(`  speed ${speed}: key frames ${encoderRuns}/${frames}; flow ${(flowMs / frames).toFixed(1)} ms/frame (Farnebäck, and with fast the chaining and residuals)`);
   const peakRssMb = process.resourceUsage().maxRSS / 1024;
   console.log(
     `ratio=${(wallMs / (encoderMs + decoderMs)).toFixed(3)} fps=${((frames * 1000) / wallMs).toFixed(3)} encoder_ms=${(encoderMs / encoderRuns).toFixed(0)} ` +
       `decoder_ms=${(decoderMs / Math.max(1, decoderRuns)).toFixed(1)} peak_rss_mb=${peakRssMb.toFixed(0)} startup_ms=${(loadMs + (firstFrameMs ?? 0)).toFixed(0)} ` +
       `load_ms=${loadMs.toFixed(0)} cached_graphs=${segmenter.optimisedFromCache ? 'yes' : 'no'}`,
   );
+  if (values.compare && speed === 'fast') {
+    const best = await trackVideo({ input, prompts, segmenter, outDir: path.join(work, 'best'), maxFrames: values.frames ? Number(values.frames) : undefined });
+    console.log(await agreement(path.join(work, 'out', OUTPUT_FILES.masks), best.artifacts.masks));
+  }
 } finally {
   await rm(work, { recursive: true, force: true });
 }

@@ -117,4 +117,6 @@ export interface ImageEmbedding {
   resizedHeight: number;
   /** [1, 256, 64, 64] float32 for SAM-family encoders. */
   data: Float32Array;
+  /** Set when this is not the frame's own encoding but key frame `warpedFrom`'s, warped to it (speed `fast`). */
+  warpedFrom?: number;
 }

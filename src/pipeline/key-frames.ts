@@ -1,8 +1,10 @@
 import type { BinaryMask, ImageEmbedding, RgbFrame } from '../types.js';
 import { EmbeddingWarper } from '../segment/embedding-warp.js';
-import { maskBox } from '../segment/postprocess.js';
+import type { ModelContract } from '../segment/models.js';
+import { lowResImageGrid, maskBox } from '../segment/postprocess.js';
+import { resizeLongestSideShape } from '../segment/preprocess.js';
 import type { SamSegmenter } from '../segment/segmenter.js';
-import { DenseFlow, type FlowField } from '../tracker/dense-flow.js';
+import { DenseFlow, type FlowField, type FrameFlow } from '../tracker/dense-flow.js';
 import { chainFlow, warpResidual, zeroFlow, type CellBox } from '../tracker/flow-field.js';
 import { timed, timedSync } from '../util/profile.js';
 import type { ObjectFrameResult } from './sam-pt.js';
@@ -41,8 +43,6 @@ export interface KeyFrameOptions {
   cutResidual: number;
   /** How far below its running mean an object's score may fall on a warped frame. */
   scoreDrop: number;
-  /** Width of the flow's grid in cells; the height follows the frame's aspect ratio. */
-  flowWidth: number;
 }
 
 export const DEFAULT_KEY_FRAME_OPTIONS: Readonly<KeyFrameOptions> = Object.freeze({
@@ -50,7 +50,6 @@ export const DEFAULT_KEY_FRAME_OPTIONS: Readonly<KeyFrameOptions> = Object.freez
   maxResidual: 10,
   cutResidual: 40,
   scoreDrop: 0.1,
-  flowWidth: 256,
 });
 
 export type KeyReason = 'prompt' | 'first' | 'cut' | 'motion' | 'doubt' | 'interval';
@@ -85,18 +84,30 @@ export class KeyFramePlanner {
   /** The frame whose embedding was taken last, and whether it was warped. */
   private taken?: { index: number; warped: boolean };
   private readonly scores = new Map<number, { mean: number; visible: boolean }>();
+  /** The last few frames' flow to the frame before them, for the propagator (frameFlow). */
+  private readonly steps = new Map<number, FlowField | undefined>();
   readonly stats: KeyFrameStats = { frames: 0, keyFrames: 0, reasons: { prompt: 0, first: 0, cut: 0, motion: 0, doubt: 0, interval: 0 } };
 
   private constructor(
     private readonly flow: DenseFlow,
     private readonly warper: EmbeddingWarper,
+    private readonly contract: ModelContract,
     private readonly options: Readonly<KeyFrameOptions>,
   ) {}
 
   static async create(segmenter: SamSegmenter, options: Partial<KeyFrameOptions> = {}): Promise<KeyFramePlanner> {
     const { embeddingShape, inputSize } = segmenter.contract;
     const warper = await EmbeddingWarper.create(embeddingShape, inputSize);
-    return new KeyFramePlanner(await DenseFlow.create(), warper, { ...DEFAULT_KEY_FRAME_OPTIONS, ...options });
+    return new KeyFramePlanner(await DenseFlow.create(), warper, segmenter.contract, { ...DEFAULT_KEY_FRAME_OPTIONS, ...options });
+  }
+
+  /**
+   * The planner's flow between consecutive frames, for the propagator to
+   * carry masks with: it is computed once, on the decoder's low-res grid
+   * (the propagator's own), so the propagator need not compute it again.
+   */
+  frameFlow(): FrameFlow {
+    return { reset: () => undefined, step: (frame) => this.steps.get(frame.index) };
   }
 
   /**
@@ -105,16 +116,18 @@ export class KeyFramePlanner {
    */
   plan(frame: RgbFrame, encode: (frame: RgbFrame) => Promise<ImageEmbedding>, prompted: boolean): PlannedEmbedding {
     this.stats.frames++;
-    const width = Math.min(frame.width, this.options.flowWidth);
-    const height = Math.max(1, Math.round((width * frame.height) / frame.width));
+    const { inputSize, lowResMaskSize } = this.contract;
+    const { width, height } = lowResImageGrid(resizeLongestSideShape(frame.width, frame.height, inputSize), lowResMaskSize, inputSize);
     [this.gridWidth, this.gridHeight] = [width, height];
-    const step = timedSync('key-flow', () => this.flow.step(frame, width, height));
+    const step = timedSync('flow', () => this.flow.step(frame, width, height));
+    this.steps.set(frame.index, step);
+    for (const index of this.steps.keys()) if (this.steps.size > 3) this.steps.delete(index);
     const grid = this.flow.newestGrid()!;
     const previous = this.previousGrid;
     this.previousGrid = grid;
     const key = this.key;
-    const toKey = key && step ? timedSync('key-flow', () => chainFlow(step, key.toKey)) : undefined;
-    const reason = prompted ? 'prompt' : !key || !step || !toKey ? 'first' : this.residualReason(grid, previous!, step, key, toKey);
+    const toKey = key && step ? timedSync('key-plan', () => chainFlow(step, key.toKey)) : undefined;
+    const reason = prompted ? 'prompt' : !key || !step || !toKey ? 'first' : timedSync('key-plan', () => this.residualReason(grid, previous!, step, key, toKey));
     if (reason) return this.keyFrame(frame, grid, encode(frame), reason);
     key!.toKey = toKey!;
     key!.since++;
@@ -123,7 +136,7 @@ export class KeyFramePlanner {
       if (this.doubt && this.key === key) return this.keyFrame(frame, grid, encode(frame), 'doubt')();
       this.doubt = false;
       this.taken = { index: frame.index, warped: true };
-      return key!.embedding.then((embedding) => timed('warp', () => this.warper.warp(embedding, toKey!)));
+      return key!.embedding.then(async (embedding) => ({ ...(await timed('warp', () => this.warper.warp(embedding, toKey!))), warpedFrom: key!.index }));
     };
   }
 

@@ -1,10 +1,10 @@
 import type { BinaryMask, Box, ImageEmbedding, RgbFrame } from '../types.js';
-import { maskArea, maskBox } from '../segment/postprocess.js';
+import { lowResImageGrid, maskArea, maskBox } from '../segment/postprocess.js';
 import type { DecodePoint, DecodeResult, SamSegmenter } from '../segment/segmenter.js';
 import type { PointTracker } from '../tracker/types.js';
 import { sampleNegativePoints, samplePositivePoints } from '../tracker/query-points.js';
 import type { MemoryReader } from '../segment/memory-read.js';
-import { warpByFlow, type DenseFlow, type FlowField } from '../tracker/dense-flow.js';
+import { warpByFlow, type FlowField, type FrameFlow } from '../tracker/dense-flow.js';
 import { AppearanceModel, cellIndexAt } from './appearance.js';
 import { believedExtent, dropUnbelievedParts, frameCells, meanOverMask, ObjectMemory, trimByBelief, type FrameCells } from './object-memory.js';
 import { floodRegion8, type CellRegion } from './regions.js';
@@ -81,6 +81,10 @@ export interface SamPtOptions {
    * the object is shown the rest.
    */
   growBox: boolean;
+  /** Decoder passes on a frame whose embedding is a key frame's, warped (speed `fast`). */
+  warpedPasses: number;
+  /** Whether the memory and the appearance model learn from such frames too. */
+  learnFromWarped: boolean;
 }
 
 export const DEFAULT_SAM_PT_OPTIONS: SamPtOptions = {
@@ -104,6 +108,8 @@ export const DEFAULT_SAM_PT_OPTIONS: SamPtOptions = {
   trimBelief: 0.15,
   trimNearCells: 8,
   growBox: true,
+  warpedPasses: 3,
+  learnFromWarped: true,
 };
 
 /** One object's result on one frame, before overlaps between objects are resolved. */
@@ -167,7 +173,7 @@ interface ObjectState {
 /** What a propagator may use beyond the segmenter and the point tracker. */
 export interface SamPtParts {
   memoryReader?: MemoryReader;
-  flow?: DenseFlow;
+  flow?: FrameFlow;
 }
 
 export class SamPtPropagator {
@@ -263,8 +269,7 @@ export class SamPtPropagator {
   /** SAM's low-res grid cells that hold the image (the rest is padding). */
   private lowResGrid(embedding: ImageEmbedding): { width: number; height: number } {
     const { lowResMaskSize, inputSize } = this.segmenter.contract;
-    const scale = lowResMaskSize / inputSize;
-    return { width: Math.max(1, Math.round(embedding.resizedWidth * scale)), height: Math.max(1, Math.round(embedding.resizedHeight * scale)) };
+    return lowResImageGrid({ width: embedding.resizedWidth, height: embedding.resizedHeight }, lowResMaskSize, inputSize);
   }
 
   /** The frame's dense flow and every object's memory read. */
@@ -423,6 +428,7 @@ export class SamPtPropagator {
     const ema = (old: number | undefined, value: number) => (old === undefined ? value : 0.9 * old + 0.1 * value);
     state.typicalArea = ema(state.typicalArea, maskArea(found.mask));
     if (found.margin !== undefined) state.typicalMargin = ema(state.typicalMargin, found.margin);
+    if (embedding.warpedFrom !== undefined && !this.options.learnFromWarped) return;
     if (state.memory && cells && belief && (found.belief ?? 0) >= this.options.findBelief) state.memory.add(cells, found.mask, belief, this.options.findBelief);
     if (state.appearance && ++state.framesSinceLearn >= this.options.appearanceUpdateEvery) {
       state.appearance.update(embedding, found.mask);
@@ -449,7 +455,8 @@ export class SamPtPropagator {
     let result: DecodeResult = await this.segmenter.decode(embedding, { points: first.points, maskInput: first.lowRes, box: first.box });
     let lowRes = trim(result.lowRes);
     let image = this.segmenter.toImage(embedding, lowRes);
-    for (let pass = 1; pass < this.options.passes; pass++) {
+    const passes = embedding.warpedFrom === undefined ? this.options.passes : this.options.warpedPasses;
+    for (let pass = 1; pass < passes; pass++) {
       const box = image.box && first.grow ? first.grow(lowRes, image.box) : (image.box ?? undefined);
       result = await this.segmenter.decode(embedding, { points: first.refinePoints, maskInput: lowRes, box });
       lowRes = trim(result.lowRes);

@@ -78,10 +78,12 @@ export async function* trackFrames(input: TrackFramesInput): AsyncGenerator<Trac
   const { schedule } = input;
   const tracks = (objectId: number) => !input.objects || input.objects.has(objectId);
   const tracker = await LucasKanadeTracker.create();
-  const flow = options.denseFlow ? await DenseFlow.create() : undefined;
+  const planner = input.speed === 'fast' ? await KeyFramePlanner.create(segmenter, input.keyFrames) : undefined;
+  // With key frames the planner already computes the flow between consecutive frames.
+  const ownFlow = options.denseFlow && !planner ? await DenseFlow.create() : undefined;
+  const flow = options.denseFlow ? (planner?.frameFlow() ?? ownFlow) : undefined;
   const memoryReader = options.memory ? await MemoryReader.create(segmenter.contract.embeddingShape[1]) : undefined;
   const propagator = new SamPtPropagator(segmenter, tracker, options, { flow, memoryReader });
-  const planner = input.speed === 'fast' ? await KeyFramePlanner.create(segmenter, input.keyFrames) : undefined;
   const embed = (frame: RgbFrame) => quiet(input.embed(frame));
   const plan = (frame: RgbFrame): PlannedEmbedding => {
     if (planner) return planner.plan(frame, embed, schedule.promptsOn(frame.index).some((p) => tracks(p.objectId)));
@@ -126,7 +128,7 @@ export async function* trackFrames(input: TrackFramesInput): AsyncGenerator<Trac
     }
   } finally {
     tracker.dispose();
-    flow?.dispose();
+    ownFlow?.dispose();
     await memoryReader?.dispose();
     await planner?.dispose();
     await frames.return?.();

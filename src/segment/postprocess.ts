@@ -403,6 +403,15 @@ export function maskToLowRes(mask: BinaryMask, resized: { width: number; height:
 }
 
 /** Intersection over union; 1 when both masks are empty (the DAVIS convention). */
+/**
+ * The cells of the decoder's square low-res grid that hold the image (the
+ * rest is padding): the resized image's size at the grid's scale.
+ */
+export function lowResImageGrid(resized: { width: number; height: number }, lowResMaskSize: number, inputSize: number): { width: number; height: number } {
+  const scale = lowResMaskSize / inputSize;
+  return { width: Math.max(1, Math.round(resized.width * scale)), height: Math.max(1, Math.round(resized.height * scale)) };
+}
+
 export function maskIoU(a: BinaryMask, b: BinaryMask): number {
   if (a.width !== b.width || a.height !== b.height) throw new RangeError('masks differ in size');
   let inter = 0;

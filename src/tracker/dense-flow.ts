@@ -24,6 +24,14 @@ export interface FlowField {
   data: Float32Array;
 }
 
+/** Flow between consecutive frames of a stream, as a propagator takes it (DenseFlow, or a key-frame planner's). */
+export interface FrameFlow {
+  /** Starts over from this frame. */
+  reset(frame: RgbFrame, width: number, height: number): void;
+  /** The flow from this frame to the one before it, undefined on the first. */
+  step(frame: RgbFrame, width: number, height: number): FlowField | undefined;
+}
+
 export interface FarnebackOptions {
   pyramidScale: number;
   levels: number;
@@ -57,7 +65,7 @@ interface Buffers {
   flow: Mat;
 }
 
-export class DenseFlow {
+export class DenseFlow implements FrameFlow {
   private readonly cv: OpenCv;
   private buffers: Buffers | undefined;
   private hasPrevious = false;
