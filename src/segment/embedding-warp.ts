@@ -1,10 +1,9 @@
-import { availableParallelism } from 'node:os';
 import ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
 import type { ImageEmbedding } from '../types.js';
 import type { FlowField } from '../tracker/dense-flow.js';
 import { sampleClamped } from '../tracker/flow-field.js';
-import { DataType, intAttr, modelBytes, node, stringAttr, valueInfo } from './onnx-graph.js';
+import { DataType, intAttr, modelBytes, node, stringAttr, valueInfo, smallGraphSession } from './onnx-graph.js';
 
 /**
  * Deep Feature Flow's propagation (Zhu et al. 2017): a key frame's image
@@ -75,14 +74,7 @@ export class EmbeddingWarper {
   /** `shape` is the model's embedding shape [1, C, H, W]; `inputSize` its square input side. */
   static async create(shape: readonly [1, number, number, number], inputSize: number, threads?: number): Promise<EmbeddingWarper> {
     const [, channels, rows, cols] = shape;
-    const session = await ort.InferenceSession.create(embeddingWarpGraph(channels, rows, cols), {
-      executionProviders: ['cpu'],
-      graphOptimizationLevel: 'all',
-      intraOpNumThreads: threads ?? availableParallelism(),
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-      extra: { session: { intra_op: { allow_spinning: '0' } } },
-    });
+    const session = await smallGraphSession(embeddingWarpGraph(channels, rows, cols), threads);
     return new EmbeddingWarper(session, shape, inputSize / cols);
   }
 

@@ -1,7 +1,6 @@
-import { availableParallelism } from 'node:os';
 import ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
-import { DataType, intAttr, intsAttr, modelBytes, node, valueInfo } from './onnx-graph.js';
+import { DataType, intAttr, intsAttr, modelBytes, node, valueInfo, smallGraphSession } from './onnx-graph.js';
 
 const { onnx } = onnxProto;
 
@@ -88,14 +87,7 @@ export class MemoryReader {
   ) {}
 
   static async create(channels: number, threads?: number): Promise<MemoryReader> {
-    const session = await ort.InferenceSession.create(memoryReadGraph(channels), {
-      executionProviders: ['cpu'],
-      graphOptimizationLevel: 'all',
-      intraOpNumThreads: threads ?? availableParallelism(),
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-      extra: { session: { intra_op: { allow_spinning: '0' } } },
-    });
+    const session = await smallGraphSession(memoryReadGraph(channels), threads);
     return new MemoryReader(session, channels);
   }
 

@@ -1,3 +1,5 @@
+import { availableParallelism } from 'node:os';
+import ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
 
 /** Small builders for the graphs ClipMask writes itself (memory-read.ts, embedding-warp.ts). */
@@ -30,4 +32,16 @@ export function valueInfo(name: string, elemType: number, dims: (number | string
 export function modelBytes(graph: onnxProto.onnx.IGraphProto, opset: number): Uint8Array {
   const model = onnx.ModelProto.create({ irVersion: 8, producerName: 'clipmask', opsetImport: [{ domain: '', version: opset }], graph });
   return onnx.ModelProto.encode(model).finish();
+}
+
+/** A CPU session of a small graph: no spinning threads, which would take the cores from the encoder between runs. */
+export function smallGraphSession(bytes: Uint8Array, threads?: number): Promise<ort.InferenceSession> {
+  return ort.InferenceSession.create(bytes, {
+    executionProviders: ['cpu'],
+    graphOptimizationLevel: 'all',
+    intraOpNumThreads: threads ?? availableParallelism(),
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
+  });
 }
