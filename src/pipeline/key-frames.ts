@@ -52,14 +52,6 @@ export const DEFAULT_KEY_FRAME_OPTIONS: Readonly<KeyFrameOptions> = Object.freez
   scoreDrop: 0.1,
 });
 
-export type KeyReason = 'prompt' | 'first' | 'cut' | 'motion' | 'doubt' | 'interval';
-
-export interface KeyFrameStats {
-  frames: number;
-  keyFrames: number;
-  reasons: Record<KeyReason, number>;
-}
-
 /** A frame's embedding as planned when it was read; `take` gives it when the loop gets to that frame. */
 export type PlannedEmbedding = () => Promise<ImageEmbedding>;
 
@@ -86,7 +78,6 @@ export class KeyFramePlanner {
   private readonly scores = new Map<number, { mean: number; visible: boolean }>();
   /** The last few frames' flow to the frame before them, for the propagator (frameFlow). */
   private readonly steps = new Map<number, FlowField | undefined>();
-  readonly stats: KeyFrameStats = { frames: 0, keyFrames: 0, reasons: { prompt: 0, first: 0, cut: 0, motion: 0, doubt: 0, interval: 0 } };
 
   private constructor(
     private readonly flow: DenseFlow,
@@ -115,7 +106,6 @@ export class KeyFramePlanner {
    * other, in one direction of time): a key frame's encoding starts now.
    */
   plan(frame: RgbFrame, encode: (frame: RgbFrame) => Promise<ImageEmbedding>, prompted: boolean): PlannedEmbedding {
-    this.stats.frames++;
     const { inputSize, lowResMaskSize } = this.contract;
     const { width, height } = lowResImageGrid(resizeLongestSideShape(frame.width, frame.height, inputSize), lowResMaskSize, inputSize);
     [this.gridWidth, this.gridHeight] = [width, height];
@@ -127,13 +117,13 @@ export class KeyFramePlanner {
     this.previousGrid = grid;
     const key = this.key;
     const toKey = key && step ? timedSync('key-plan', () => chainFlow(step, key.toKey)) : undefined;
-    const reason = prompted ? 'prompt' : !key || !step || !toKey ? 'first' : timedSync('key-plan', () => this.residualReason(grid, previous!, step, key, toKey));
-    if (reason) return this.keyFrame(frame, grid, encode(frame), reason);
+    const needsKey = prompted || !key || !step || !toKey || timedSync('key-plan', () => this.warpFails(grid, previous!, step, key, toKey));
+    if (needsKey) return this.keyFrame(frame, grid, encode(frame));
     key!.toKey = toKey!;
     key!.since++;
     return () => {
       // The frame before was segmented meanwhile: if it went wrong on its warped embedding, encode this one.
-      if (this.doubt && this.key === key) return this.keyFrame(frame, grid, encode(frame), 'doubt')();
+      if (this.doubt && this.key === key) return this.keyFrame(frame, grid, encode(frame))();
       this.doubt = false;
       this.taken = { index: frame.index, warped: true };
       return key!.embedding.then(async (embedding) => ({ ...(await timed('warp', () => this.warper.warp(embedding, toKey!))), warpedFrom: key!.index }));
@@ -159,19 +149,17 @@ export class KeyFramePlanner {
     await this.warper.dispose();
   }
 
-  private residualReason(grid: Uint8Array, previous: Uint8Array, step: FlowField, key: KeyState, toKey: FlowField): KeyReason | undefined {
+  /** A cut, too large a residual of the key frame warped here (motion), or the interval: this frame needs its own encoding. */
+  private warpFails(grid: Uint8Array, previous: Uint8Array, step: FlowField, key: KeyState, toKey: FlowField): boolean {
     const { cutResidual, maxResidual, maxInterval } = this.options;
-    if (warpResidual(grid, previous, step) > cutResidual) return 'cut';
+    if (warpResidual(grid, previous, step) > cutResidual) return true;
     const residual = Math.max(warpResidual(grid, key.grid, toKey), this.objectsBox ? warpResidual(grid, key.grid, toKey, this.objectsBox) : 0);
-    if (residual > maxResidual) return 'motion';
-    return key.since + 1 >= maxInterval ? 'interval' : undefined;
+    return residual > maxResidual || key.since + 1 >= maxInterval;
   }
 
-  private keyFrame(frame: RgbFrame, grid: Uint8Array, embedding: Promise<ImageEmbedding>, reason: KeyReason): PlannedEmbedding {
+  private keyFrame(frame: RgbFrame, grid: Uint8Array, embedding: Promise<ImageEmbedding>): PlannedEmbedding {
     this.key = { index: frame.index, embedding, grid, toKey: zeroFlow(this.gridWidth, this.gridHeight), since: 0 };
     this.doubt = false;
-    this.stats.keyFrames++;
-    this.stats.reasons[reason]++;
     return () => {
       this.taken = { index: frame.index, warped: false };
       return embedding;

@@ -81,9 +81,7 @@ export interface SamPtOptions {
    * the object is shown the rest.
    */
   growBox: boolean;
-  /** Decoder passes on a frame whose embedding is a key frame's, warped (speed `fast`). */
-  warpedPasses: number;
-  /** Whether the memory and the appearance model learn from such frames too. */
+  /** Whether the memory and the appearance model learn from frames whose embedding is a key frame's, warped (speed `fast`). */
   learnFromWarped: boolean;
 }
 
@@ -108,7 +106,6 @@ export const DEFAULT_SAM_PT_OPTIONS: SamPtOptions = {
   trimBelief: 0.15,
   trimNearCells: 8,
   growBox: true,
-  warpedPasses: 3,
   learnFromWarped: true,
 };
 
@@ -455,8 +452,7 @@ export class SamPtPropagator {
     let result: DecodeResult = await this.segmenter.decode(embedding, { points: first.points, maskInput: first.lowRes, box: first.box });
     let lowRes = trim(result.lowRes);
     let image = this.segmenter.toImage(embedding, lowRes);
-    const passes = embedding.warpedFrom === undefined ? this.options.passes : this.options.warpedPasses;
-    for (let pass = 1; pass < passes; pass++) {
+    for (let pass = 1; pass < this.options.passes; pass++) {
       const box = image.box && first.grow ? first.grow(lowRes, image.box) : (image.box ?? undefined);
       result = await this.segmenter.decode(embedding, { points: first.refinePoints, maskInput: lowRes, box });
       lowRes = trim(result.lowRes);
