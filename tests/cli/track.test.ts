@@ -3,27 +3,14 @@
  * in its prompts (checked on the real argument parser, without running the
  * model), and a bad value stops the real command with one line naming it.
  */
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { clipmask } from '../helpers/cli.js';
 import { parseTrackArgs } from '../../src/cli/track-args.js';
 
-const run = promisify(execFile);
-const CLI = path.resolve('bin/clipmask.js');
-
-async function clipmask(...args: string[]) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 let dir: string;
 const objects = [{ id: 1, prompts: [{ frame: 0, points: [[10, 10, 1]] }] }];
