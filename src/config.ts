@@ -3,6 +3,8 @@ import path from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_MANIFEST } from './segment/models.js';
 import { DEFAULT_CACHE_DIR, ENCODER_PRECISIONS, type EncoderPrecision } from './segment/segmenter.js';
+import type { StorageSettings } from './storage/index.js';
+import { STORAGE_KINDS } from './storage/storage.js';
 
 /**
  * Everything ClipMask reads from the environment, parsed and validated once
@@ -57,6 +59,20 @@ export const envSchema = z.object({
     .describe('comma-separated API keys; when set, every /v1 call needs Authorization: Bearer <key> and sees only its own jobs'),
   RATE_LIMIT_PER_MINUTE: positiveInt().default(600).describe('requests per minute per API key (per client address without keys), per API process'),
   TRUST_PROXY: boolean.default(false).describe('trust X-Forwarded-* headers (behind a reverse proxy)'),
+
+  // Where job files live
+  STORAGE: z.enum(STORAGE_KINDS).default('disk').describe('disk: job files under DATA_DIR (a volume shared by every worker); s3: an S3-compatible bucket, DATA_DIR only for scratch'),
+  S3_ENDPOINT: z.url({ protocol: /^https?$/ }).optional().describe('S3-compatible endpoint (MinIO, R2, Ceph, `npm run s3`); unset for AWS S3'),
+  S3_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'a bucket name: 3 to 63 lower-case letters, digits, dots and hyphens').optional().describe('the bucket (required with STORAGE=s3)'),
+  S3_PREFIX: z
+    .string()
+    .regex(/^([A-Za-z0-9._-]+\/)*$/, 'path segments each ending in "/", e.g. clipmask/')
+    .default('')
+    .describe('key prefix inside the bucket, e.g. clipmask/ (one bucket for several services)'),
+  S3_REGION: z.string().min(1).default('us-east-1').describe('the bucket\'s region'),
+  S3_PRESIGN: boolean.default(false).describe('artifact links in the job status are presigned bucket URLs (time-limited) instead of API downloads'),
+}).superRefine((e, ctx) => {
+  if (e.STORAGE === 's3' && !e.S3_BUCKET) ctx.addIssue({ code: 'custom', path: ['S3_BUCKET'], message: 'required with STORAGE=s3' });
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -94,6 +110,7 @@ export type Config = {
   apiKeys: string[];
   rateLimitPerMinute: number;
   trustProxy: boolean;
+  storage: StorageSettings;
 };
 
 export class ConfigError extends Error {
@@ -141,6 +158,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     apiKeys: e.API_KEYS ?? [],
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
     trustProxy: e.TRUST_PROXY,
+    storage: storageSettings(e, env),
+  };
+}
+
+function storageSettings(e: Env, env: NodeJS.ProcessEnv): StorageSettings {
+  if (e.STORAGE === 'disk') return { kind: 'disk' };
+  // Credentials stay with the SDK's chain unless both keys are given (then these, explicitly, for every process).
+  const { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey } = env;
+  return {
+    kind: 's3',
+    bucket: e.S3_BUCKET!,
+    prefix: e.S3_PREFIX,
+    region: e.S3_REGION,
+    endpoint: e.S3_ENDPOINT,
+    presign: e.S3_PRESIGN,
+    credentials: accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey } : undefined,
   };
 }
 

@@ -11,6 +11,7 @@ import { WorkerService } from './jobs/worker.js';
 import { WorkerRegistry } from './jobs/worker-registry.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { createStorage, type Storage } from './storage/index.js';
 
 /**
  * Boot and shutdown of the three ways to run ClipMask:
@@ -72,11 +73,12 @@ export async function startService(role: Role, options: StartOptions = {}): Prom
     const queues = new QueueRepository({ connection, attempts: config.jobAttempts });
     cleanups.push(() => queues.close());
     const metrics: Metrics = createMetrics({ defaultMetrics: true });
+    const storage = await openStorage(config, logger);
 
     let server: Server | undefined;
     let workerService: WorkerService | undefined;
     if (role !== 'api') {
-      const worker = (workerService = new WorkerService({ config, logger, metrics, connection, store, queues, registry, inferenceEnv: options.env }));
+      const worker = (workerService = new WorkerService({ config, logger, metrics, connection, store, queues, registry, inferenceEnv: options.env, storage, redis, redisUrl }));
       cleanups.push(() => worker.close());
       // The API answers (and /readyz says "loading") while the model loads.
       const started = worker.start();
@@ -91,7 +93,7 @@ export async function startService(role: Role, options: StartOptions = {}): Prom
     if (role !== 'worker') {
       const previews = new PreviewService({ config, logger, metrics, inferenceEnv: options.env });
       cleanups.push(() => previews.close());
-      const app = createApp({ config, logger, redis, store, queues, registry, metrics, previews });
+      const app = createApp({ config, logger, redis, store, queues, registry, metrics, previews, storage });
       server = await listen(createServer(app), config.port, config.host);
       cleanups.push(() => closeServer(server!));
       logListening(logger, server, config.host);
@@ -122,6 +124,18 @@ export async function startService(role: Role, options: StartOptions = {}): Prom
     await stopAll();
     throw error;
   }
+}
+
+/** The configured storage; a bucket that cannot be reached stops the start with one line that says why. */
+async function openStorage(config: Config, logger: Logger): Promise<Storage> {
+  const storage = await createStorage(config.storage, config.dataDir);
+  try {
+    await storage.check();
+  } catch (error) {
+    throw new ConfigError(`STORAGE=${storage.kind}: ${(error as Error).message}`);
+  }
+  if (storage.kind !== 'disk') logger.info({ location: storage.location }, 'job files in object storage');
+  return storage;
 }
 
 /** How long a starting service waits for Redis (e.g. a container started at the same time). */

@@ -15,6 +15,8 @@ import { JobService } from './job-service.js';
 import { buildOpenApi } from './openapi.js';
 import { healthRouter } from './routes/health.js';
 import { jobsRouter } from './routes/jobs.js';
+import type { Storage } from '../storage/storage.js';
+import { InputCopies } from './input-copies.js';
 import { webRouter } from './web.js';
 import { previewsRouter } from './routes/previews.js';
 import { AccessPolicy, authenticate, rateLimit, securityHeaders } from './security.js';
@@ -30,6 +32,7 @@ export interface AppDeps {
   registry: WorkerRegistry;
   metrics: Metrics;
   previews: PreviewService;
+  storage: Storage;
 }
 
 /** The HTTP API as an express app (no listen: main.ts and the tests do that). */
@@ -51,10 +54,12 @@ export function createApp(deps: AppDeps): Express {
     next();
   });
 
-  const jobs = new JobService({ config, store, queues, metrics, logger });
-  const results = new JobResults({ config, store, queues, jobs, logger });
+  const { storage } = deps;
+  const inputs = new InputCopies(storage, config.dataDir);
+  const jobs = new JobService({ config, store, queues, metrics, logger, storage, onDeleted: (id) => inputs.forget(id) });
+  const results = new JobResults({ config, store, queues, jobs, logger, storage, inputs });
   app.use('/v1', authenticate(policy), rateLimit(config.rateLimitPerMinute));
-  app.use('/v1/jobs', jobsRouter({ jobs, results, policy, dataDir: config.dataDir, maxUploadBytes: config.limits.maxUploadBytes }));
+  app.use('/v1/jobs', jobsRouter({ jobs, results, policy, storage, presign: config.storage.kind === 's3' && config.storage.presign, dataDir: config.dataDir, maxUploadBytes: config.limits.maxUploadBytes }));
   app.use('/v1/previews', previewsRouter({ previews: deps.previews, dataDir: config.dataDir, maxUploadBytes: config.limits.maxUploadBytes }));
   const openapi = buildOpenApi(config);
   app.get('/v1/openapi.json', (_req, res) => {

@@ -1,6 +1,7 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import multer from 'multer';
 import { MediaError } from '../media/index.js';
+import { StorageError } from '../storage/storage.js';
 import { PromptsError } from '../prompts.js';
 import type { Logger } from '../logger.js';
 
@@ -70,12 +71,21 @@ function fromMulterError(error: multer.MulterError): ApiError {
   return MULTER_ERRORS[error.code]?.(error.field) ?? badRequest('invalid_multipart', `the multipart body was refused: ${error.message.toLowerCase()}`, error.field);
 }
 
+/** Object storage that is full or refuses us is the server's problem: 507/503 with the storage's code, never a 500. */
+function fromStorageError(error: StorageError): ApiError {
+  if (error.code === 'storage_bad_range') return new ApiError(416, 'range_not_satisfiable', 'the requested range is outside the file');
+  if (error.code === 'storage_full') return new ApiError(507, error.code, 'the object storage is full; try again later', undefined, { 'Retry-After': '60' });
+  const what = error.code === 'storage_denied' ? 'refused access' : 'could not be reached';
+  return new ApiError(503, error.code, `the object storage ${what}; try again later`, undefined, { 'Retry-After': '30' });
+}
+
 /** Maps anything thrown in a request to an ApiError; unknown errors to 500 (logged by the handler). */
 export function toApiError(error: unknown): ApiError | undefined {
   if (error instanceof ApiError) return error;
   if (error instanceof multer.MulterError) return fromMulterError(error);
   if (error instanceof MediaError) return fromMediaError(error);
   if (error instanceof PromptsError) return fromPromptsError(error);
+  if (error instanceof StorageError) return fromStorageError(error);
   const e = error as { name?: string; status?: number; message?: string; code?: string };
   // busboy / body-parser errors on malformed bodies.
   if (e && typeof e.message === 'string' && /^(Unexpected end of form|Malformed part header|Multipart: Boundary not found)/.test(e.message)) {

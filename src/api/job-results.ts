@@ -1,21 +1,20 @@
-import { mkdir, readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import type { Config } from '../config.js';
 import type { JobStore } from '../jobs/job-store.js';
-import { correctionFile, jobPaths, jobRelativePaths, sessionPaths } from '../jobs/layout.js';
+import { correctionFile, jobRelativePaths, sessionPaths } from '../jobs/layout.js';
 import type { QueueRepository } from '../jobs/queue.js';
 import type { JobRecord } from '../jobs/record.js';
 import type { Logger } from '../logger.js';
 import { probeInput, readFrames } from '../media/index.js';
 import { masksOf } from '../output/artifacts.js';
 import type { FrameRecord } from '../output/masks-json.js';
-import { FileResults } from '../output/result-store.js';
+import { StoredResults } from '../output/result-store.js';
 import { checkPromptsAgainstVideo, parseCorrection, parsePrompts, PromptsError } from '../prompts.js';
 import { paintMasks } from '../segment/image-files.js';
+import type { Storage } from '../storage/storage.js';
 import type { Correction, VideoMeta } from '../types.js';
-import { writeFileAtomic } from '../util/atomic.js';
-import { exists } from '../util/fs.js';
 import { ApiError, badRequest, fromPromptsError } from './errors.js';
+import type { InputCopies } from './input-copies.js';
 import type { JobService } from './job-service.js';
 import type { JobMasks } from './schemas.js';
 
@@ -23,7 +22,7 @@ import type { JobMasks } from './schemas.js';
  * A job's results while it runs and after, and its corrections: the frame
  * records done so far, a frame as JPEG (with the masks painted on, as in
  * overlay.mp4), and filing a correction for the workers. The frame records
- * are read from the job's folder (the shared volume the workers write to).
+ * are read from storage, where the workers put them as they become final.
  */
 
 export interface JobResultsDeps {
@@ -32,6 +31,8 @@ export interface JobResultsDeps {
   queues: QueueRepository;
   jobs: JobService;
   logger: Logger;
+  storage: Storage;
+  inputs: InputCopies;
 }
 
 /** Probed videos of recently viewed jobs: scrubbing asks for many frames of one job. */
@@ -42,9 +43,9 @@ export class JobResults {
 
   constructor(private readonly deps: JobResultsDeps) {}
 
-  private results(id: string): FileResults {
-    const files = jobPaths(this.deps.config.dataDir, id);
-    return new FileResults(files.results, files.pending);
+  private results(id: string): StoredResults {
+    const keys = jobRelativePaths(id);
+    return new StoredResults(this.deps.storage, keys.results, keys.pending);
   }
 
   /** Frames [from, to) whose masks are final, clipped to what is done. */
@@ -68,9 +69,10 @@ export class JobResults {
       masks = done ? await this.results(id).read(frame) : undefined;
       if (!masks) throw new ApiError(404, 'frame_not_ready', `frame ${frame} of job ${id} has not been tracked yet`);
     }
-    const files = jobPaths(this.deps.config.dataDir, id);
-    const meta = await this.meta(id, files.input);
-    for await (const rgb of readFrames(files.input, meta, { start: frame, end: frame + 1 })) {
+    const input = await this.deps.inputs.local(id);
+    if (!input) throw new ApiError(404, 'not_found', `the video of job ${id} is gone`);
+    const meta = await this.meta(id, input);
+    for await (const rgb of readFrames(input, meta, { start: frame, end: frame + 1 })) {
       if (masks) {
         const byId = masksOf(masks);
         const ids = [...byId.keys()].sort((a, b) => a - b);
@@ -97,18 +99,16 @@ export class JobResults {
    * it up at its next frame boundary instead). Nothing changes on a refusal.
    */
   async correct(id: string, body: unknown, owner: string): Promise<{ revision: number }> {
-    const { config, store, queues, logger } = this.deps;
+    const { config, store, queues, logger, storage } = this.deps;
     const record = await this.deps.jobs.get(id, owner);
     assertCorrectable(record);
     const correction = await this.checked(id, record, body);
-    const files = jobPaths(config.dataDir, id);
-    if (!(await exists(files.input))) throw notCorrectable(id, 'its files are gone');
+    const relative = jobRelativePaths(id);
+    if (!(await storage.head(relative.input))) throw notCorrectable(id, 'its files are gone');
     const reserved = await store.nextRevision(id);
     if (!('revision' in reserved)) throw notCorrectable(id, `it is ${reserved.refused ?? 'gone'}`);
     const { revision } = reserved;
-    const relative = jobRelativePaths(id);
-    await mkdir(files.corrections, { recursive: true });
-    await writeFileAtomic(correctionFile(files.corrections, revision), JSON.stringify(correction));
+    await storage.put(correctionFile(relative.corrections, revision), JSON.stringify(correction));
     await queues.addCorrect({
       jobId: id,
       revision,
@@ -142,13 +142,16 @@ export class JobResults {
 
   /** Object ids of the submission and of every correction filed so far. */
   private async knownObjects(id: string): Promise<Set<number>> {
-    const files = jobPaths(this.deps.config.dataDir, id);
-    const prompts = parsePrompts(await readFile(files.prompts, 'utf8'), this.deps.config.limits.maxObjects);
+    const { storage } = this.deps;
+    const keys = jobRelativePaths(id);
+    const text = await storage.get(keys.prompts);
+    if (!text) throw notCorrectable(id, 'its files are gone');
+    const prompts = parsePrompts(text.toString('utf8'), this.deps.config.limits.maxObjects);
     const known = new Set(prompts.objects.map((o) => o.id));
     const record = await this.deps.store.get(id);
     for (let k = 1; k <= (record?.revision ?? 0); k++) {
-      const text = await readFile(correctionFile(files.corrections, k), 'utf8').catch(() => undefined);
-      if (text) for (const o of (JSON.parse(text) as Correction).objects) if (o.prompts) known.add(o.id);
+      const filed = await storage.get(correctionFile(keys.corrections, k));
+      if (filed) for (const o of (JSON.parse(filed.toString('utf8')) as Correction).objects) if (o.prompts) known.add(o.id);
     }
     return known;
   }

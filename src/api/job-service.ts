@@ -1,16 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import type { Config } from '../config.js';
 import { ANONYMOUS_OWNER, type JobStore } from '../jobs/job-store.js';
-import { ARTIFACT_FILES, isJobId, jobPaths, jobRelativePaths, sessionPaths, type ArtifactName } from '../jobs/layout.js';
+import { ARTIFACT_FILES, isJobId, jobRelativePaths, sessionPaths, type ArtifactName } from '../jobs/layout.js';
 import type { QueueRepository } from '../jobs/queue.js';
 import { EMPTY_PROGRESS, isTerminal, type JobRecord } from '../jobs/record.js';
 import type { Logger } from '../logger.js';
 import { probeInput } from '../media/index.js';
 import type { Metrics } from '../metrics.js';
 import { checkPromptsAgainstVideo, parsePrompts, PromptsError } from '../prompts.js';
+import type { ObjectInfo, Storage } from '../storage/storage.js';
 import type { Prompts, VideoMeta } from '../types.js';
-import { writeFileAtomic } from '../util/atomic.js';
 import { ApiError, badRequest, fromPromptsError, notFound } from './errors.js';
 import { hasArtifacts } from './schemas.js';
 
@@ -27,6 +27,9 @@ export interface JobServiceDeps {
   queues: QueueRepository;
   metrics: Metrics;
   logger: Logger;
+  storage: Storage;
+  /** Called when a job's files are deleted (the API's local copies of them go too). */
+  onDeleted?: (id: string) => Promise<void>;
 }
 
 /** The largest prompts part read, as a field or a file. */
@@ -103,7 +106,6 @@ export class JobService {
     }
 
     const id = randomUUID();
-    const files = jobPaths(config.dataDir, id);
     const relative = jobRelativePaths(id);
     const now = Date.now();
     const record: JobRecord = {
@@ -121,14 +123,14 @@ export class JobService {
       updatedAt: now,
     };
     try {
-      await mkdir(files.dir, { recursive: true });
-      await rename(video.path, files.input);
-      await writeFileAtomic(files.prompts, JSON.stringify(prompts));
+      // Streamed into storage (multipart on S3; a rename on the disk), then gone from the upload folder.
+      await this.deps.storage.putFile(relative.input, video.path, { move: true });
+      await this.deps.storage.put(relative.prompts, JSON.stringify(prompts));
       if (!(await store.createIfRoom(record, config.limits.maxQueuedJobs))) throw queueFull(config.limits.maxQueuedJobs);
       const payload = { jobId: id, ...sessionPaths(id, config.embedChunkFrames), prompts: relative.prompts, corrections: relative.corrections };
       await queues.addTrack(payload, meta.frames, prompts.speed);
     } catch (error) {
-      await rm(files.dir, { recursive: true, force: true });
+      await this.removeFiles(id).catch((cleanup) => logger.warn({ err: cleanup, jobId: id }, 'could not remove the files of a refused job'));
       await store.delete(id).catch(() => undefined);
       throw error;
     }
@@ -186,32 +188,36 @@ export class JobService {
   async cancelOrDelete(id: string, owner: string): Promise<{ outcome: 'cancelled'; record: JobRecord } | { outcome: 'deleted' }> {
     const { store, queues, config, logger } = this.deps;
     const record = await this.get(id, owner);
-    const files = jobPaths(config.dataDir, id);
     if (!isTerminal(record.state)) {
       const cancelled = await store.update(id, { state: 'cancelled', finishedAt: Date.now(), error: { code: 'cancelled', message: 'the job was cancelled' } }, { only: ['queued', 'running'] });
       if (cancelled.applied) {
         // Not started: nobody else will touch its files. Started: its worker deletes them once stopped.
-        if (await queues.removeTrack(id, record.video.frames, config.embedChunkFrames)) await rm(files.dir, { recursive: true, force: true });
+        if (await queues.removeTrack(id, record.video.frames, config.embedChunkFrames)) await this.removeFiles(id);
         logger.info({ jobId: id, was: record.state }, 'job cancelled');
         return { outcome: 'cancelled', record: (await store.get(id)) ?? record };
       }
       // It finished meanwhile: fall through and delete it.
     }
-    await rm(files.dir, { recursive: true, force: true });
+    await this.removeFiles(id);
     await store.delete(id);
     logger.info({ jobId: id }, 'job deleted');
     return { outcome: 'deleted' };
   }
 
-  /** The absolute path of a job's artifact (the newest complete revision's); 404 while it has none. */
-  async artifact(id: string, name: ArtifactName, owner: string | undefined): Promise<string> {
+  /** Every stored file of a job. */
+  private async removeFiles(id: string): Promise<void> {
+    await this.deps.storage.deletePrefix(`${jobRelativePaths(id).dir}/`);
+    await this.deps.onDeleted?.(id);
+  }
+
+  /** A job's artifact in storage (the newest complete revision's); 404 while it has none. */
+  async artifact(id: string, name: ArtifactName, owner: string | undefined): Promise<ObjectInfo> {
     const record = await this.get(id, owner);
     if (!hasArtifacts(record)) {
       throw new ApiError(404, 'artifact_not_ready', `job ${id} is ${record.state}: its artifacts exist once it has succeeded`);
     }
-    const file = jobPaths(this.deps.config.dataDir, id)[name];
-    const info = await stat(file).catch(() => undefined);
-    if (!info?.isFile()) throw notFound(`the ${ARTIFACT_FILES[name]} of job ${id} is gone`);
-    return file;
+    const info = await this.deps.storage.head(jobRelativePaths(id)[name]);
+    if (!info) throw notFound(`the ${ARTIFACT_FILES[name]} of job ${id} is gone`);
+    return info;
   }
 }

@@ -7,20 +7,11 @@ import { exists } from '../util/fs.js';
 
 /**
  * The frame embeddings of one job, shared by every worker that helps with
- * it through the job's directory (a volume all workers mount):
- *
- *   embeddings/<frame>.f16       16-byte header (uint32 LE: width, height, resizedWidth,
- *                                resizedHeight), then the values as float16 (2 MB for SAM)
- *   embeddings/chunk-<k>.claim   the name of whoever is encoding chunk k; its mtime is the
- *                                heartbeat, and a claim not touched for `staleMs` may be taken over
- *   embeddings/chunk-<k>.done    chunk k has been encoded completely
- *   embeddings/cursor            frames below this number have been consumed by the tracking pass
- *
- * Frames are grouped in chunks of `chunkFrames` (chunk k = frames
- * [k*chunkFrames, (k+1)*chunkFrames)). Every write is atomic, so a reader sees
- * a whole embedding or none; two writers of one frame write the same bytes
- * (the encoder is deterministic), so a duplicated chunk costs time, never
- * correctness.
+ * it. Frames are grouped in chunks of `chunkFrames` (chunk k = frames
+ * [k*chunkFrames, (k+1)*chunkFrames)); a helper claims a chunk, encodes it and
+ * marks it done. Every write is atomic, so a reader sees a whole embedding or
+ * none; two writers of one frame write the same bytes (the encoder is
+ * deterministic), so a duplicated chunk costs time, never correctness.
  */
 
 const HEADER_BYTES = 16;
@@ -31,9 +22,29 @@ export function chunkCount(frames: number, chunkFrames: number): number {
 }
 export const DEFAULT_STALE_MS = 20_000;
 
-export class EmbeddingStore {
+/** A frame's embedding as stored: the header, then float16 values. Returns the bytes and what readers get back. */
+export function encodeEmbedding(embedding: ImageEmbedding): { bytes: Buffer; stored: ImageEmbedding } {
+  const half = toFloat16(embedding.data);
+  const header = new Uint32Array([embedding.width, embedding.height, embedding.resizedWidth, embedding.resizedHeight]);
+  const bytes = Buffer.concat([Buffer.from(header.buffer), Buffer.from(half.buffer, half.byteOffset, half.byteLength)]);
+  return { bytes, stored: { ...embedding, data: fromFloat16(half) } };
+}
+
+export function decodeEmbedding(bytes: Uint8Array, frame: number): ImageEmbedding {
+  if (bytes.length < HEADER_BYTES || (bytes.length - HEADER_BYTES) % 2 !== 0) throw new Error(`embedding file of frame ${frame} is damaged (${bytes.length} bytes)`);
+  const aligned = new Uint8Array(bytes); // a fresh, aligned copy
+  const [width, height, resizedWidth, resizedHeight] = new Uint32Array(aligned.buffer, 0, 4);
+  const data = fromFloat16(new Uint16Array(aligned.buffer, HEADER_BYTES, (bytes.length - HEADER_BYTES) / 2));
+  return { width, height, resizedWidth, resizedHeight, data };
+}
+
+/**
+ * A job's frame embeddings and the claims on its chunks: the chunk
+ * arithmetic here, the storing in the two kinds below (files on a shared
+ * volume; objects in a bucket with the claims in Redis).
+ */
+export abstract class EmbeddingStore {
   constructor(
-    readonly dir: string,
     readonly chunkFrames: number,
     readonly staleMs = DEFAULT_STALE_MS,
   ) {
@@ -53,6 +64,48 @@ export class EmbeddingStore {
     return chunkCount(frames, this.chunkFrames);
   }
 
+  /** Stores a frame's embedding as float16 and returns what readers will get back. */
+  abstract write(frame: number, embedding: ImageEmbedding): Promise<ImageEmbedding>;
+  /** The stored embedding of a frame, or undefined when it is not (or no longer) there. */
+  abstract read(frame: number): Promise<ImageEmbedding | undefined>;
+  abstract has(frame: number): Promise<boolean>;
+  abstract remove(frame: number): Promise<void>;
+  /**
+   * Takes chunk `chunk` for `owner`: true when it was free, already ours, or
+   * its holder stopped beating for `staleMs`; false while someone else holds it.
+   */
+  abstract claim(chunk: number, owner: string): Promise<boolean>;
+  abstract claimHolder(chunk: number): Promise<{ owner: string; touchedAt: number } | undefined>;
+  /** The heartbeat of `owner`'s claim. */
+  abstract touch(chunk: number, owner: string): Promise<void>;
+  /** Gives a claim up (only if it is still ours), so others need not wait for it to go stale. */
+  abstract release(chunk: number, owner: string): Promise<void>;
+  abstract markDone(chunk: number): Promise<void>;
+  abstract isDone(chunk: number): Promise<boolean>;
+  /** Frames below the cursor have been consumed by the tracking pass and will not be read again. */
+  abstract readCursor(): Promise<number>;
+  abstract writeCursor(frame: number): Promise<void>;
+}
+
+/**
+ * The store as files in the job's directory on a volume every worker mounts:
+ *
+ *   embeddings/<frame>.f16       16-byte header (uint32 LE: width, height, resizedWidth,
+ *                                resizedHeight), then the values as float16 (2 MB for SAM)
+ *   embeddings/chunk-<k>.claim   the name of whoever is encoding chunk k; its mtime is the
+ *                                heartbeat, and a claim not touched for `staleMs` may be taken over
+ *   embeddings/chunk-<k>.done    chunk k has been encoded completely
+ *   embeddings/cursor            frames below this number have been consumed by the tracking pass
+ */
+export class FileEmbeddingStore extends EmbeddingStore {
+  constructor(
+    readonly dir: string,
+    chunkFrames: number,
+    staleMs = DEFAULT_STALE_MS,
+  ) {
+    super(chunkFrames, staleMs);
+  }
+
   private framePath(frame: number): string {
     return path.join(this.dir, `${frame}.f16`);
   }
@@ -65,16 +118,12 @@ export class EmbeddingStore {
     return path.join(this.dir, `chunk-${chunk}.done`);
   }
 
-  /** Stores a frame's embedding as float16 and returns what readers will get back. */
   async write(frame: number, embedding: ImageEmbedding): Promise<ImageEmbedding> {
-    const half = toFloat16(embedding.data);
-    const header = new Uint32Array([embedding.width, embedding.height, embedding.resizedWidth, embedding.resizedHeight]);
-    const bytes = Buffer.concat([Buffer.from(header.buffer), Buffer.from(half.buffer, half.byteOffset, half.byteLength)]);
+    const { bytes, stored } = encodeEmbedding(embedding);
     await writeFileAtomic(this.framePath(frame), bytes);
-    return { ...embedding, data: fromFloat16(half) };
+    return stored;
   }
 
-  /** The stored embedding of a frame, or undefined when it is not (or no longer) there. */
   async read(frame: number): Promise<ImageEmbedding | undefined> {
     let bytes: Buffer;
     try {
@@ -83,11 +132,7 @@ export class EmbeddingStore {
       if (isMissing(error)) return undefined;
       throw error;
     }
-    if (bytes.length < HEADER_BYTES || (bytes.length - HEADER_BYTES) % 2 !== 0) throw new Error(`embedding file of frame ${frame} is damaged (${bytes.length} bytes)`);
-    const aligned = new Uint8Array(bytes); // a fresh, aligned copy
-    const [width, height, resizedWidth, resizedHeight] = new Uint32Array(aligned.buffer, 0, 4);
-    const data = fromFloat16(new Uint16Array(aligned.buffer, HEADER_BYTES, (bytes.length - HEADER_BYTES) / 2));
-    return { width, height, resizedWidth, resizedHeight, data };
+    return decodeEmbedding(bytes, frame);
   }
 
   async has(frame: number): Promise<boolean> {
@@ -98,11 +143,7 @@ export class EmbeddingStore {
     await rm(this.framePath(frame), { force: true });
   }
 
-  /**
-   * Takes chunk `chunk` for `owner`: true when it was free, already ours, or
-   * its holder stopped beating for `staleMs`; false while someone else holds it.
-   * Throws ENOENT when the directory is gone (the job was deleted).
-   */
+  /** Throws ENOENT when the directory is gone (the job was deleted). */
   async claim(chunk: number, owner: string): Promise<boolean> {
     const file = this.claimPath(chunk);
     try {
@@ -136,7 +177,6 @@ export class EmbeddingStore {
     }
   }
 
-  /** The heartbeat of a claim. */
   async touch(chunk: number): Promise<void> {
     const now = new Date();
     await utimes(this.claimPath(chunk), now, now).catch((error) => {
@@ -144,7 +184,6 @@ export class EmbeddingStore {
     });
   }
 
-  /** Gives a claim up (only if it is still ours), so others need not wait for it to go stale. */
   async release(chunk: number, owner: string): Promise<void> {
     const holder = await this.claimHolder(chunk);
     if (holder?.owner === owner) await rm(this.claimPath(chunk), { force: true });
@@ -158,7 +197,6 @@ export class EmbeddingStore {
     return exists(this.donePath(chunk));
   }
 
-  /** Frames below the cursor have been consumed by the tracking pass and will not be read again. */
   async readCursor(): Promise<number> {
     try {
       const value = Number(await readFile(path.join(this.dir, 'cursor'), 'utf8'));
@@ -205,7 +243,7 @@ export class ClaimKeeper {
   }
 
   private async beat(): Promise<void> {
-    for (const chunk of this.held) await this.store.touch(chunk).catch(() => undefined);
+    for (const chunk of this.held) await this.store.touch(chunk, this.owner).catch(() => undefined);
   }
 
   /** Stops beating and gives up every chunk still held (unfinished ones can then be taken at once). */

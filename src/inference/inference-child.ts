@@ -17,7 +17,8 @@ import { roundEmbeddingToFloat16 } from '../segment/float16.js';
 import { maskToRuns } from '../segment/rle.js';
 import { SamSegmenter } from '../segment/segmenter.js';
 import type { ImageEmbedding, VideoMeta } from '../types.js';
-import { EmbeddingStore } from './embedding-store.js';
+import { createStorage } from '../storage/index.js';
+import { openEmbeddingStore } from './open-embedding-store.js';
 import { KeptEmbeddings } from './kept-embeddings.js';
 import {
   serializeError,
@@ -51,7 +52,7 @@ let current: { runId: number; controller: AbortController; done: Promise<void> }
 // remove its partial files and claims, and exit.
 function stop(reason: string): void {
   current?.controller.abort(reason);
-  const exit = () => process.exit(0);
+  const exit = () => process.exit(0); // also closes the claims' Redis connection, if any
   if (current) void current.done.finally(exit);
   else exit();
   setTimeout(exit, 5000).unref();
@@ -60,8 +61,11 @@ process.on('disconnect', () => stop('worker gone'));
 process.on('SIGTERM', () => stop('shutdown'));
 
 let segmenter: SamSegmenter;
+const config = loadConfig();
+// Where the embeddings of a job live: the job's directory, or objects (claims in Redis) on STORAGE=s3.
+const storage = await createStorage(config.storage, config.dataDir);
 try {
-  segmenter = await SamSegmenter.create(segmenterOptions(loadConfig()));
+  segmenter = await SamSegmenter.create(segmenterOptions(config));
   send({ type: 'ready', model: segmenter.model.name });
 } catch (error) {
   send({ type: 'init-failed', error: serializeError(error) });
@@ -72,10 +76,11 @@ try {
 let running: { runId: number; session?: TrackingSession; early: RunningCorrection[] } | undefined;
 
 async function track(runId: number, request: TrackRequest, signal: AbortSignal): Promise<TrackOutcome> {
-  const { dir, chunkFrames, owner, windowFrames, keep } = request.embeddings;
+  const { owner, windowFrames, keep } = request.embeddings;
   const meta = await probeInput(request.input);
-  await mkdir(dir, { recursive: true });
-  const embeddings = new SharedEmbeddings({ store: new EmbeddingStore(dir, chunkFrames), segmenter, input: request.input, meta, owner, windowFrames, keep, signal });
+  if (!request.embeddings.remote) await mkdir(request.embeddings.dir, { recursive: true });
+  const store = openEmbeddingStore(request.embeddings, storage);
+  const embeddings = new SharedEmbeddings({ store, segmenter, input: request.input, meta, owner, windowFrames, keep, signal });
   running = { runId, early: running?.runId === runId ? running.early : [] };
   const state = running;
   try {
@@ -120,7 +125,7 @@ function artifactTarget(request: SessionFiles, meta: VideoMeta, signal: AbortSig
 async function correct(request: CorrectRequest, signal: AbortSignal): Promise<CorrectOutcome> {
   const meta = await probeInput(request.input);
   const results = new FileResults(request.results, request.pending);
-  const embeddings = new KeptEmbeddings(new EmbeddingStore(request.embeddings.dir, request.embeddings.chunkFrames), segmenter);
+  const embeddings = new KeptEmbeddings(openEmbeddingStore(request.embeddings, storage), segmenter);
   const { input, objects, speed } = request;
   const session = new TrackingSession({ input, video: meta, segmenter, objects, results, embeddings, speed, signal });
   try {
@@ -137,9 +142,9 @@ async function correct(request: CorrectRequest, signal: AbortSignal): Promise<Co
 }
 
 async function embed(request: EmbedRequest, signal: AbortSignal): Promise<EmbedOutcome> {
-  const { dir, chunkFrames, owner } = request.embeddings;
   const meta = await probeInput(request.input);
-  return encodeChunk({ store: new EmbeddingStore(dir, chunkFrames), segmenter, input: request.input, meta, owner, signal }, request.chunk);
+  const store = openEmbeddingStore(request.embeddings, storage);
+  return encodeChunk({ store, segmenter, input: request.input, meta, owner: request.embeddings.owner, signal }, request.chunk);
 }
 
 /** Recently used frames' embeddings for previews (4 MB each): a page clicks many times on one frame. */

@@ -17,8 +17,10 @@ import type { HelperOutcome } from './shared-embeddings.js';
 
 /** The job's shared embedding store (see shared-embeddings.ts). */
 export interface EmbeddingStoreRef {
-  /** Absolute path of the job's embeddings directory. */
+  /** Absolute path of the job's embeddings directory (the disk storage). */
   dir: string;
+  /** Object storage: the frames under this key prefix, the chunk claims in this Redis. */
+  remote?: { prefix: string; claims: string; redisUrl: string };
   chunkFrames: number;
   /** The claimant's name, stable across attempts. */
   owner: string;
@@ -58,7 +60,7 @@ export interface CorrectRequest extends SessionFiles {
   /** The job's speed (its submitted prompts'): a correction re-tracks as the first run tracked. */
   speed?: Speed;
   /** The job's kept embeddings (frames whose embedding is gone are encoded again, not stored). */
-  embeddings: { dir: string; chunkFrames: number };
+  embeddings: Omit<EmbeddingStoreRef, 'owner'>;
 }
 
 export interface CorrectOutcome {

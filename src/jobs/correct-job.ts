@@ -1,4 +1,4 @@
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { DelayedError, UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import type { Config } from '../config.js';
 import type { Inference } from '../inference/inference-process.js';
@@ -7,14 +7,13 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { parseCorrection, parsePrompts } from '../prompts.js';
 import type { Speed } from '../types.js';
-import { writeFileAtomic } from '../util/atomic.js';
 import { CANCELLED, endingFor, Heartbeat, SHUTDOWN } from './job-run.js';
 import type { JobStore } from './job-store.js';
-import { jobPaths, resolveUnder } from './layout.js';
 import { zipDirectory } from './package.js';
 import type { CorrectPayload, CorrectResult } from './payloads.js';
 import { isTerminal } from './record.js';
 import { ProgressClock } from './track-job.js';
+import type { JobWorkspace, Workspaces } from './workspace.js';
 
 /**
  * The `correct` job: correction K of a tracked job. Corrections apply in
@@ -35,6 +34,7 @@ export interface CorrectJobDeps {
   inference: Inference;
   metrics: Metrics;
   logger: Logger;
+  workspaces: Workspaces;
 }
 
 type CorrectJob = Job<CorrectPayload, CorrectResult, 'correct'>;
@@ -43,8 +43,7 @@ type CorrectJob = Job<CorrectPayload, CorrectResult, 'correct'>;
 const TURN_DELAY_MS = 1000;
 
 export function createCorrectProcessor(deps: CorrectJobDeps) {
-  const { config, store, inference, metrics, logger } = deps;
-  const at = (relative: string) => resolveUnder(config.dataDir, relative);
+  const { config, store, inference, metrics, logger, workspaces } = deps;
 
   return async function processCorrect(job: CorrectJob, token?: string, signal?: AbortSignal): Promise<CorrectResult> {
     const { jobId, revision } = job.data;
@@ -75,23 +74,15 @@ export function createCorrectProcessor(deps: CorrectJobDeps) {
       onError: (error) => log.warn({ err: error }, 'could not record progress'),
     });
     const started = performance.now();
+    const workspace = workspaces.open(jobId);
     try {
-      const outcome = await inference.correct(
-        {
-          input: at(job.data.input),
-          results: at(job.data.results),
-          pending: at(job.data.pending),
-          outDir: at(job.data.outDir),
-          pngDir: at(job.data.pngDir),
-          ...(await sessionState(job.data, at, config.limits.maxObjects)),
-          correction: parseCorrection(JSON.parse(await readFile(at(job.data.correction), 'utf8'))),
-          embeddings: { dir: at(job.data.embeddings), chunkFrames: job.data.chunkFrames },
-        },
-        { signal: controller.signal },
-      );
-      await zipDirectory(at(job.data.pngDir), jobPaths(config.dataDir, jobId).pngZip, { signal: controller.signal });
-      await rm(at(job.data.pngDir), { recursive: true, force: true });
-      await writeFileAtomic(at(job.data.session), JSON.stringify({ objects: outcome.objects }));
+      const outcome = await inference.correct(await correctRequest(workspace, job.data, config.limits.maxObjects), { signal: controller.signal });
+      await zipDirectory(workspace.local(job.data.pngDir), workspace.files.pngZip, { signal: controller.signal });
+      await rm(workspace.local(job.data.pngDir), { recursive: true, force: true });
+      // The new records and artifacts, each replaced whole; the zip last, as the first run does.
+      await workspace.uploadAll(job.data.results);
+      for (const key of [workspace.keys.overlay, workspace.keys.masks, workspace.keys.pngZip]) await workspace.upload(key);
+      await workspace.writeText(job.data.session, JSON.stringify({ objects: outcome.objects }));
       clock.stage = 'done';
       await store.finishRevision(jobId, revision, { progress: clock.snapshot(), objects: outcome.objects.length, lastCorrection: { revision, changes: outcome.changes } });
       const seconds = (performance.now() - started) / 1000;
@@ -99,11 +90,28 @@ export function createCorrectProcessor(deps: CorrectJobDeps) {
       log.info({ seconds: Number(seconds.toFixed(1)), changes: outcome.changes, embeddings: outcome.embeddings }, 'correction applied');
       return { changes: outcome.changes };
     } catch (error) {
-      return await endCorrection(error, { job, token, controller, store, log, dir: jobPaths(config.dataDir, jobId).dir });
+      return await endCorrection(error, { job, token, controller, store, log, workspace });
     } finally {
       heartbeat.stop();
       signal?.removeEventListener('abort', forward);
+      await workspace.dispose().catch((error) => log.warn({ err: error }, 'could not remove scratch files'));
     }
+  };
+}
+
+/** What the child needs for a correction: the job's files fetched into the workspace (object storage), its session and the correction. */
+async function correctRequest(workspace: JobWorkspace, data: CorrectPayload, maxObjects: number) {
+  // The records the correction starts from (object storage: the newest revision's, fetched).
+  await workspace.fetchAll(data.results);
+  return {
+    input: await workspace.input(),
+    results: workspace.local(data.results),
+    pending: workspace.local(data.pending),
+    outDir: workspace.local(data.outDir),
+    pngDir: workspace.local(data.pngDir),
+    ...(await sessionState(data, (key) => workspace.mustRead(key), maxObjects)),
+    correction: parseCorrection(JSON.parse(await workspace.mustRead(data.correction))),
+    embeddings: workspace.embeddings(data.embeddings, data.chunkFrames, `correct:${data.jobId}`),
   };
 }
 
@@ -114,11 +122,11 @@ export function createCorrectProcessor(deps: CorrectJobDeps) {
  */
 export async function sessionState(
   data: Pick<CorrectPayload, 'session' | 'prompts'>,
-  at: (relative: string) => string,
+  read: (key: string) => Promise<string>,
   maxObjects: number,
 ): Promise<{ objects: SessionObject[]; speed?: Speed }> {
-  const submitted = parsePrompts(await readFile(at(data.prompts), 'utf8'), maxObjects);
-  const saved = await readFile(at(data.session), 'utf8').catch(() => undefined);
+  const submitted = parsePrompts(await read(data.prompts), maxObjects);
+  const saved = await read(data.session).catch(() => undefined);
   const objects = saved ? (JSON.parse(saved) as { objects: SessionObject[] }).objects : sessionObjects(submitted.objects);
   return { objects, speed: submitted.speed };
 }
@@ -126,7 +134,7 @@ export async function sessionState(
 /** A correction that stopped early: handed back, cancelled with its job, retried, or failed (the job keeps the masks it had). */
 async function endCorrection(
   error: unknown,
-  context: { job: CorrectJob; token?: string; controller: AbortController; store: JobStore; log: Logger; dir: string },
+  context: { job: CorrectJob; token?: string; controller: AbortController; store: JobStore; log: Logger; workspace: JobWorkspace },
 ): Promise<never> {
   const { job, token, controller, store, log } = context;
   const ending = endingFor(error, {
@@ -142,7 +150,7 @@ async function endCorrection(
   }
   if (ending.action === 'cancel') {
     // Cancelled with its job by DELETE: the job's files go, as for a cancelled first run.
-    await rm(context.dir, { recursive: true, force: true });
+    await context.workspace.removeJob();
     throw new UnrecoverableError(CANCELLED);
   }
   if (ending.action === 'retry') {

@@ -3,12 +3,12 @@ import { DelayedError, type Job } from 'bullmq';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { EmbeddingStore } from '../inference/embedding-store.js';
+import { openEmbeddingStore } from '../inference/open-embedding-store.js';
 import type { Inference } from '../inference/inference-process.js';
 import type { JobStore } from './job-store.js';
-import { resolveUnder } from './layout.js';
 import type { EmbedPayload, EmbedResult } from './payloads.js';
 import { isTerminal } from './record.js';
+import type { Workspaces } from './workspace.js';
 
 /**
  * The `embed` job: a helper encodes one chunk of a job's frames into its
@@ -26,13 +26,14 @@ export interface EmbedJobDeps {
   inference: Inference;
   metrics: Metrics;
   logger: Logger;
+  workspaces: Workspaces;
 }
 
 /** How long a chunk that is too far ahead waits before it is looked at again. */
 const AHEAD_DELAY_MS = 1000;
 
 export function createEmbedProcessor(deps: EmbedJobDeps) {
-  const { config, store, inference, metrics, logger } = deps;
+  const { config, store, inference, metrics, logger, workspaces } = deps;
 
   return async function processEmbed(job: Job<EmbedPayload, EmbedResult, 'embed'>, token?: string, signal?: AbortSignal): Promise<EmbedResult> {
     const { jobId, chunk, chunkFrames } = job.data;
@@ -40,15 +41,18 @@ export function createEmbedProcessor(deps: EmbedJobDeps) {
     const record = await store.get(jobId);
     if (!record || isTerminal(record.state)) return { encoded: 0, skipped: 'job over' };
 
-    const dir = resolveUnder(config.dataDir, job.data.embeddings);
-    const embeddings = new EmbeddingStore(dir, chunkFrames);
-    try {
-      await mkdir(dir); // not recursive: a deleted job's directory must not come back
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') return { encoded: 0, skipped: 'job over' };
-      if (code !== 'EEXIST') throw error;
+    const workspace = workspaces.open(jobId);
+    const ref = workspace.embeddings(job.data.embeddings, chunkFrames, `embed:${jobId}:${chunk}`);
+    if (!workspace.remote) {
+      try {
+        await mkdir(ref.dir); // not recursive: a deleted job's directory must not come back
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') return { encoded: 0, skipped: 'job over' };
+        if (code !== 'EEXIST') throw error;
+      }
     }
+    const embeddings = openEmbeddingStore(ref, workspaces.storage, workspaces.redis);
     if (await embeddings.isDone(chunk)) return { encoded: 0, skipped: 'done' };
     const cursor = await embeddings.readCursor();
     const { start, end } = embeddings.chunkRange(chunk, record.video.frames);
@@ -74,7 +78,7 @@ export function createEmbedProcessor(deps: EmbedJobDeps) {
     const started = performance.now();
     try {
       const outcome = await inference.embed(
-        { input: resolveUnder(config.dataDir, job.data.input), embeddings: { dir, chunkFrames, owner: `embed:${jobId}:${chunk}` }, chunk },
+        { input: await workspace.input(), embeddings: ref, chunk },
         { signal: controller.signal },
       );
       if (outcome.encoded > 0) {
@@ -89,6 +93,24 @@ export function createEmbedProcessor(deps: EmbedJobDeps) {
     } finally {
       clearInterval(watch);
       signal?.removeEventListener('abort', forward);
+      await sweepAfterJob(deps, jobId, job.data.embeddings);
     }
   };
+}
+
+/**
+ * A helper may have written a frame after the job was deleted (the watch
+ * looks once a second): once the job is gone, or over without a result,
+ * its embeddings go again, so nothing is left behind. The worker's copy of
+ * the input goes once the job is over.
+ */
+async function sweepAfterJob(deps: EmbedJobDeps, jobId: string, embeddingsKey: string): Promise<void> {
+  try {
+    const now = await deps.store.get(jobId);
+    if (now && !isTerminal(now.state)) return;
+    if (!now || now.state !== 'succeeded') await deps.workspaces.storage.deletePrefix(`${embeddingsKey}/`);
+    await deps.workspaces.forgetInput(jobId);
+  } catch (error) {
+    deps.logger.warn({ err: error, jobId }, 'could not sweep after a finished job');
+  }
 }

@@ -1,7 +1,6 @@
-import { readdir, rm, stat } from 'node:fs/promises';
-import path from 'node:path';
 import type { Logger } from '../logger.js';
-import { isJobId, jobPaths, jobsDir } from './layout.js';
+import type { Storage } from '../storage/storage.js';
+import { isJobId, jobRelativePaths, jobsDir } from './layout.js';
 
 /**
  * Kept embeddings (2 MB per frame) make a correction cost decoder time only,
@@ -12,28 +11,20 @@ import { isJobId, jobPaths, jobsDir } from './layout.js';
 
 interface KeptSet {
   id: string;
-  dir: string;
+  prefix: string;
   bytes: number;
-  /** When the job's tracking pass last touched it (its cursor file). */
+  /** When the job's tracking pass last wrote to it. */
   touchedAt: number;
 }
 
-async function keptSets(dataDir: string): Promise<KeptSet[]> {
-  const ids = (await readdir(jobsDir(dataDir)).catch(() => [] as string[])).filter(isJobId);
+async function keptSets(storage: Storage): Promise<KeptSet[]> {
+  const ids = (await storage.children(`${jobsDir('')}/`)).filter(isJobId);
   const sets: KeptSet[] = [];
   for (const id of ids) {
-    const dir = jobPaths(dataDir, id).embeddings;
-    const names = await readdir(dir).catch(() => undefined);
-    if (!names) continue;
-    let bytes = 0;
-    let touchedAt = 0;
-    for (const name of names) {
-      const info = await stat(path.join(dir, name)).catch(() => undefined);
-      if (!info) continue;
-      bytes += info.size;
-      touchedAt = Math.max(touchedAt, info.mtimeMs);
-    }
-    sets.push({ id, dir, bytes, touchedAt });
+    const prefix = `${jobRelativePaths(id).embeddings}/`;
+    const objects = await storage.list(prefix);
+    if (!objects.length) continue;
+    sets.push({ id, prefix, bytes: objects.reduce((sum, o) => sum + o.size, 0), touchedAt: Math.max(...objects.map((o) => o.modified)) });
   }
   return sets;
 }
@@ -43,14 +34,14 @@ async function keptSets(dataDir: string): Promise<KeptSet[]> {
  * returns how many bytes went. Only jobs `idle(id)` says are not being
  * tracked or corrected lose theirs.
  */
-export async function enforceEmbeddingBudget(dataDir: string, budgetBytes: number, idle: (id: string) => Promise<boolean>, logger?: Logger): Promise<number> {
-  const sets = (await keptSets(dataDir)).sort((a, b) => a.touchedAt - b.touchedAt);
+export async function enforceEmbeddingBudget(storage: Storage, budgetBytes: number, idle: (id: string) => Promise<boolean>, logger?: Logger): Promise<number> {
+  const sets = (await keptSets(storage)).sort((a, b) => a.touchedAt - b.touchedAt);
   let total = sets.reduce((sum, s) => sum + s.bytes, 0);
   let freed = 0;
   for (const set of sets) {
     if (total <= budgetBytes) break;
     if (!(await idle(set.id))) continue;
-    await rm(set.dir, { recursive: true, force: true });
+    await storage.deletePrefix(set.prefix);
     total -= set.bytes;
     freed += set.bytes;
   }

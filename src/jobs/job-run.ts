@@ -1,6 +1,7 @@
 import { UnrecoverableError } from 'bullmq';
 import { InferenceError, RunAbortedError } from '../inference/inference-process.js';
 import type { MediaErrorCode } from '../media/index.js';
+import { StorageError } from '../storage/storage.js';
 import type { JobStore } from './job-store.js';
 import type { JobError, JobProgress, JobStage } from './record.js';
 
@@ -32,6 +33,8 @@ export function describeFailure(error: unknown): { jobError: JobError; unrecover
   if ((error as { code?: unknown } | undefined)?.code === 'ENOSPC') {
     return { jobError: { code: 'disk_full', message: 'the server ran out of disk space while processing the job' }, unrecoverable: false };
   }
+  const stored = storageFailure(error);
+  if (stored) return { jobError: stored, unrecoverable: false };
   if (error instanceof InferenceError) {
     if (error.kind === 'MediaError' && error.code && INPUT_MEDIA_CODES.has(error.code as MediaErrorCode)) {
       return { jobError: { code: error.code, message: error.message }, unrecoverable: true };
@@ -43,6 +46,15 @@ export function describeFailure(error: unknown): { jobError: JobError; unrecover
     return { jobError: { code: typeof code === 'string' ? code : 'unprocessable', message: error.message }, unrecoverable: true };
   }
   return { jobError: { code: 'internal', message: 'the job failed on the server; see the server logs' }, unrecoverable: false };
+}
+
+/** Object storage refused or ran out of room (here or in the inference child): retried, and said with its own code. */
+function storageFailure(error: unknown): JobError | undefined {
+  const code = error instanceof StorageError ? error.code : error instanceof InferenceError && error.kind === 'StorageError' ? error.code : undefined;
+  if (code === 'storage_full') return { code, message: 'the object storage is full; the job could not store its files' };
+  if (code === 'storage_denied') return { code, message: 'the object storage refused access; the job could not store its files' };
+  if (code === 'storage_unavailable') return { code, message: 'the object storage could not be reached while processing the job' };
+  return undefined;
 }
 
 export type RunEnding =

@@ -15,9 +15,12 @@ import path from 'node:path';
  *   DATA_DIR/jobs/<id>/out/overlay.mp4, masks.json, masks.zip (png/ while packaging)
  *   DATA_DIR/previews/<id>/     a web page's upload for live previews: input, video.json, frames/<n>.jpg
  *   DATA_DIR/redis/              the private redis-server's data (when REDIS_URL is unset)
+ *   DATA_DIR/scratch/<worker>/   a worker's own files while it runs a job (STORAGE=s3 only)
+ *   DATA_DIR/cache/              the API's copies of inputs it reads frames from (STORAGE=s3 only)
  *
- * Job payloads carry these paths relative to DATA_DIR, so workers on other
- * machines can mount the shared volume anywhere.
+ * The paths relative to DATA_DIR are also the storage keys (see
+ * src/storage): with STORAGE=s3 the same layout lives in the bucket, and
+ * DATA_DIR holds only scratch files. Job payloads carry these keys.
  */
 
 export const ARTIFACT_FILES = {
@@ -37,6 +40,14 @@ export function isJobId(value: string): boolean {
 
 export function uploadsDir(dataDir: string): string {
   return path.join(dataDir, 'uploads');
+}
+
+export function scratchDir(dataDir: string): string {
+  return path.join(dataDir, 'scratch');
+}
+
+export function cacheDir(dataDir: string): string {
+  return path.join(dataDir, 'cache');
 }
 
 export function jobsDir(dataDir: string): string {

@@ -1,4 +1,4 @@
-import { readFile, rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import type { Config } from '../config.js';
 import type { Inference, RunningRun, TrackProgressMessage } from '../inference/inference-process.js';
@@ -7,16 +7,16 @@ import type { ObjectChange, SessionObject } from '../pipeline/tracking-session.j
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { parseCorrection, parsePrompts } from '../prompts.js';
-import { writeFileAtomic } from '../util/atomic.js';
 import { exists } from '../util/fs.js';
 import { enforceEmbeddingBudget } from './embedding-budget.js';
 import { CANCELLED, endingFor, Heartbeat, inputError, SHUTDOWN } from './job-run.js';
 import type { JobStore } from './job-store.js';
-import { correctionFile, jobPaths, resolveUnder } from './layout.js';
+import { correctionFile } from './layout.js';
 import { zipDirectory } from './package.js';
 import type { TrackPayload, TrackResult } from './payloads.js';
 import type { QueueRepository } from './queue.js';
 import { EMPTY_PROGRESS, isTerminal, type JobProgress, type JobRecord, type JobStage } from './record.js';
+import type { JobWorkspace, Workspaces } from './workspace.js';
 
 export { CANCELLED, describeFailure, SHUTDOWN } from './job-run.js';
 
@@ -48,6 +48,7 @@ export interface TrackJobDeps {
   inference: Inference;
   metrics: Metrics;
   logger: Logger;
+  workspaces: Workspaces;
 }
 
 type TrackJob = Job<TrackPayload, TrackResult, 'track'>;
@@ -119,14 +120,17 @@ export function createTrackProcessor(deps: TrackJobDeps) {
     } catch (error) {
       return await run.end(error);
     } finally {
-      run.stop();
+      await run.stop();
     }
   };
 }
 
 /** One attempt of a track job, as named steps. */
 class TrackRun {
+  private readonly workspace: JobWorkspace;
   private readonly files;
+  /** Object storage: frame records uploaded so far (the API serves only those). */
+  private readonly published = new Set<number>();
   private readonly controller = new AbortController();
   private clock: ProgressClock | undefined;
   private heartbeat: Heartbeat | undefined;
@@ -143,12 +147,13 @@ class TrackRun {
     private readonly token: string | undefined,
     private readonly signal: AbortSignal | undefined,
   ) {
-    this.files = jobPaths(deps.config.dataDir, job.data.jobId);
+    this.workspace = deps.workspaces.open(job.data.jobId);
+    this.files = this.workspace.files;
     this.log = deps.logger.child({ jobId: job.data.jobId, attempt: job.attemptsMade + 1 });
   }
 
   private path(relative: string): string {
-    return resolveUnder(this.deps.config.dataDir, relative);
+    return this.workspace.local(relative);
   }
 
   /** Marks the record running (unless it was cancelled meanwhile) and starts the heartbeat. */
@@ -167,7 +172,7 @@ class TrackRun {
           )
         : undefined;
     if (!record || !running?.applied) {
-      await rm(this.files.dir, { recursive: true, force: true });
+      await this.workspace.removeJob();
       throw new UnrecoverableError(CANCELLED);
     }
     if (record.attempts === 0) metrics.stageSeconds.observe({ stage: 'queue_wait' }, (this.startedAt - record.createdAt) / 1000);
@@ -178,9 +183,12 @@ class TrackRun {
       store,
       jobId,
       controller: this.controller,
-      snapshot: () => ({ stage: this.clock!.stage, progress: this.clock!.snapshot() }),
+      snapshot: () => ({ stage: this.clock!.stage, progress: this.visible(this.clock!.snapshot()) }),
       onPercent: async (progress) => this.job.updateProgress(progress),
-      onBeat: () => this.sendCorrections(),
+      onBeat: async () => {
+        await this.publishFrames();
+        await this.sendCorrections();
+      },
       onError: (error) => this.log.warn({ err: error }, 'could not record progress'),
     });
     return record;
@@ -188,42 +196,73 @@ class TrackRun {
 
   /** Stage tracking: the first run in the child, unless a previous attempt completed it. */
   async track(record: JobRecord): Promise<TrackOutcome> {
-    const { config, inference, metrics, queues } = this.deps;
+    const { config, queues } = this.deps;
     const data = this.job.data;
     const clock = this.clock!;
     clock.begin('tracking');
-    const done = (await exists(this.files.overlay)) && (await exists(this.files.masks)) && ((await exists(this.files.pngDir)) || (await exists(this.files.pngZip)));
+    const { keys, storage } = this.workspace;
+    const done = (await this.workspace.has(keys.overlay)) && (await this.workspace.has(keys.masks)) && ((await this.workspace.has(keys.pngZip)) || (await exists(this.files.pngDir)));
     let outcome: TrackOutcome = { video: record.video, revision: 0, changes: [] };
-    if (done) {
-      this.log.info('tracking outputs already complete: skipping to packaging');
-    } else {
-      const prompts = parsePrompts(await readFile(this.path(data.prompts), 'utf8'), config.limits.maxObjects);
-      const started = performance.now();
-      const embeddings = { dir: this.path(data.embeddings), chunkFrames: data.chunkFrames, owner: `track:${data.jobId}`, windowFrames: config.embedWindowFrames, keep: config.keepEmbeddings };
-      const request = { ...this.sessionFiles(), prompts, embeddings };
-      const result = await inference.track(request, {
-        signal: this.controller.signal,
-        onProgress: (p) => clock.onFrames(p),
-        onStarted: (child) => {
-          this.child = child;
-          void this.sendCorrections();
-        },
-      });
-      this.child = undefined;
-      const seconds = (performance.now() - started) / 1000;
-      metrics.stageSeconds.observe({ stage: 'tracking' }, seconds);
-      metrics.framesProcessed.inc(result.frames);
-      metrics.trackingFps.observe(result.frames / seconds);
-      this.log.info({ frames: result.frames, seconds: Number(seconds.toFixed(1)), embeddings: result.embeddings, corrections: result.revision }, 'tracked');
-      outcome = { video: result.video, objects: result.objects, revision: result.revision, changes: result.changes, embeddings: result.embeddings };
-      if (outcome.objects) await writeFileAtomic(this.files.session, JSON.stringify({ objects: outcome.objects }));
-    }
+    if (done) this.log.info('tracking outputs already complete: skipping to packaging');
+    else outcome = await this.runTracking();
     clock.allFinal(outcome.video.frames);
     await queues.removeEmbedJobs(data.jobId, outcome.video.frames, data.chunkFrames);
-    if (!config.keepEmbeddings) await rm(this.files.embeddings, { recursive: true, force: true });
-    else await enforceEmbeddingBudget(config.dataDir, config.embeddingBudgetBytes, (id) => this.idle(id), this.log);
+    if (!config.keepEmbeddings) await storage.deletePrefix(`${data.embeddings}/`);
+    else await enforceEmbeddingBudget(storage, config.embeddingBudgetBytes, (id) => this.idle(id), this.log);
     if (this.controller.signal.aborted) throw new RunAbortedError(this.controller.signal.reason);
     return outcome;
+  }
+
+  /** The first run in the child; its outputs stored (uploaded, on object storage). */
+  private async runTracking(): Promise<TrackOutcome> {
+    const { config, inference, metrics } = this.deps;
+    const data = this.job.data;
+    const clock = this.clock!;
+    const prompts = parsePrompts(await this.workspace.mustRead(data.prompts), config.limits.maxObjects);
+    const started = performance.now();
+    const embeddings = { ...this.workspace.embeddings(data.embeddings, data.chunkFrames, `track:${data.jobId}`), windowFrames: config.embedWindowFrames, keep: config.keepEmbeddings };
+    const request = { ...(await this.sessionFiles()), prompts, embeddings };
+    const result = await inference.track(request, {
+      signal: this.controller.signal,
+      onProgress: (p) => clock.onFrames(p),
+      onStarted: (child) => {
+        this.child = child;
+        void this.sendCorrections();
+      },
+    });
+    this.child = undefined;
+    const seconds = (performance.now() - started) / 1000;
+    metrics.stageSeconds.observe({ stage: 'tracking' }, seconds);
+    metrics.framesProcessed.inc(result.frames);
+    metrics.trackingFps.observe(result.frames / seconds);
+    this.log.info({ frames: result.frames, seconds: Number(seconds.toFixed(1)), embeddings: result.embeddings, corrections: result.revision }, 'tracked');
+    const { keys } = this.workspace;
+    await this.workspace.uploadAll(data.results); // all of them: corrections during the run may have rewritten some
+    await this.workspace.upload(keys.overlay);
+    await this.workspace.upload(keys.masks);
+    await this.workspace.writeText(data.session, JSON.stringify({ objects: result.objects }));
+    return { video: result.video, objects: result.objects, revision: result.revision, changes: result.changes, embeddings: result.embeddings };
+  }
+
+  /** Object storage: uploads the frame records that became final since the last beat. */
+  private async publishFrames(): Promise<void> {
+    const last = this.clock?.snapshot().lastFrame;
+    if (!this.workspace.remote || last === null || last === undefined) return;
+    const names = await readdir(this.path(this.job.data.results)).catch(() => [] as string[]);
+    for (const name of names) {
+      const frame = /^(\d+)\.json$/.exec(name) ? Number(name.slice(0, -5)) : -1;
+      if (frame < 0 || frame > last || this.published.has(frame)) continue;
+      await this.workspace.upload(`${this.job.data.results}/${name}`);
+      this.published.add(frame);
+    }
+  }
+
+  /** The progress the API may show: on object storage, no frame beyond the uploaded ones. */
+  private visible(progress: JobProgress): JobProgress {
+    if (!this.workspace.remote || progress.lastFrame === null || this.clock?.stage !== 'tracking') return progress;
+    let upTo = -1;
+    while (this.published.has(upTo + 1)) upTo++;
+    return { ...progress, lastFrame: upTo < 0 ? null : Math.min(upTo, progress.lastFrame) };
   }
 
   /** Another job neither tracking nor correcting (this one counts as idle: its tracking is over). */
@@ -233,10 +272,10 @@ class TrackRun {
     return !record || isTerminal(record.state);
   }
 
-  private sessionFiles() {
+  private async sessionFiles() {
     const data = this.job.data;
     return {
-      input: this.path(data.input),
+      input: await this.workspace.input(),
       results: this.path(data.results),
       pending: this.path(data.pending),
       outDir: this.path(data.outDir),
@@ -250,8 +289,7 @@ class TrackRun {
     if (!child) return;
     const record = await this.deps.store.get(this.job.data.jobId);
     for (let revision = this.sentRevision + 1; record && revision <= record.revision; revision++) {
-      const file = correctionFile(this.path(this.job.data.corrections), revision);
-      const text = await readFile(file, 'utf8').catch(() => undefined);
+      const text = await this.workspace.readText(correctionFile(this.job.data.corrections, revision));
       if (text === undefined) return; // still being filed: next beat
       if (!child.correct({ revision, correction: parseCorrection(JSON.parse(text)) })) return;
       this.sentRevision = revision;
@@ -262,9 +300,11 @@ class TrackRun {
   async pack(): Promise<void> {
     this.clock!.stage = 'packaging';
     await this.heartbeat!.beat();
-    if (!(await exists(this.files.pngZip))) {
+    const { keys } = this.workspace;
+    if (!(await this.workspace.has(keys.pngZip))) {
       const started = performance.now();
       await zipDirectory(this.files.pngDir, this.files.pngZip, { signal: this.controller.signal });
+      await this.workspace.upload(keys.pngZip);
       this.deps.metrics.stageSeconds.observe({ stage: 'packaging' }, (performance.now() - started) / 1000);
     }
     await rm(this.files.pngDir, { recursive: true, force: true });
@@ -306,14 +346,14 @@ class TrackRun {
     }
     if (ending.action === 'cancel') {
       // Cancelled by DELETE: the record already says so; the files go.
-      await rm(this.files.dir, { recursive: true, force: true });
+      await this.workspace.removeJob();
       metrics.jobsFinished.inc({ result: 'cancelled' });
       this.log.info('job cancelled');
       throw new UnrecoverableError(CANCELLED);
     }
     if (ending.action === 'fail') {
       await store.update(jobId, { state: 'failed', error: ending.jobError, finishedAt: Date.now() }, { only: ['queued', 'running'] });
-      await rm(this.files.dir, { recursive: true, force: true });
+      await this.workspace.removeJob();
       metrics.jobsFinished.inc({ result: 'failed' });
       this.log.warn({ err: error, code: ending.jobError.code }, 'job failed');
       throw ending.unrecoverable && !(error instanceof UnrecoverableError) ? inputError(ending.jobError) : error;
@@ -323,8 +363,10 @@ class TrackRun {
     throw error;
   }
 
-  stop(): void {
+  /** The attempt is over: no more beats; its scratch files go (the job's stored files stay). */
+  async stop(): Promise<void> {
     this.heartbeat?.stop();
     this.signal?.removeEventListener('abort', this.forward);
+    await this.workspace.dispose().catch((error) => this.log.warn({ err: error }, 'could not remove scratch files'));
   }
 }

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Worker, type ConnectionOptions, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Storage } from '../storage/storage.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -13,6 +15,7 @@ import type { QueueRepository } from './queue.js';
 import { expireJobs } from './retention.js';
 import { createTrackProcessor, SHUTDOWN } from './track-job.js';
 import type { WorkerRegistry } from './worker-registry.js';
+import { Workspaces } from './workspace.js';
 
 type TrackQueueJob = Job<TrackPayload | CorrectPayload | EmbedPayload, TrackResult | CorrectResult | EmbedResult, 'track' | 'correct' | 'embed'>;
 
@@ -41,6 +44,9 @@ export interface WorkerServiceDeps {
   registry: WorkerRegistry;
   /** Environment of the inference children (default: this process's). */
   inferenceEnv?: NodeJS.ProcessEnv;
+  storage: Storage;
+  redis: Redis;
+  redisUrl: string;
 }
 
 const ANNOUNCE_EVERY_MS = 5000;
@@ -49,6 +55,7 @@ const RETENTION_EVERY_MS = 15 * 60_000;
 export class WorkerService {
   readonly id = randomUUID();
   private readonly inference: InferencePool;
+  private readonly workspaces: Workspaces;
   private readonly trackWorker: Worker<TrackPayload | CorrectPayload | EmbedPayload, TrackResult | CorrectResult | EmbedResult, 'track' | 'correct' | 'embed'>;
   private readonly maintenanceWorker: Worker<ExpireJobsPayload, Awaited<ReturnType<typeof expireJobs>>, 'expire-jobs'>;
   private announcer: NodeJS.Timeout | undefined;
@@ -56,11 +63,12 @@ export class WorkerService {
   private closing: Promise<void> | undefined;
 
   constructor(private readonly deps: WorkerServiceDeps) {
-    const { config, logger, metrics, connection, store, queues } = deps;
+    const { config, logger, metrics, connection, store, queues, storage } = deps;
     this.inference = new InferencePool(config.workerConcurrency, { logger, env: deps.inferenceEnv });
-    const processTrack = createTrackProcessor({ config, store, queues, inference: this.inference, metrics, logger });
-    const processEmbed = createEmbedProcessor({ config, store, inference: this.inference, metrics, logger });
-    const processCorrect = createCorrectProcessor({ config, store, inference: this.inference, metrics, logger });
+    const workspaces = (this.workspaces = new Workspaces(storage, config.dataDir, deps.redis, deps.redisUrl));
+    const processTrack = createTrackProcessor({ config, store, queues, inference: this.inference, metrics, logger, workspaces });
+    const processEmbed = createEmbedProcessor({ config, store, inference: this.inference, metrics, logger, workspaces });
+    const processCorrect = createCorrectProcessor({ config, store, inference: this.inference, metrics, logger, workspaces });
     const processJob = (job: TrackQueueJob, token?: string, signal?: AbortSignal): Promise<TrackResult | CorrectResult | EmbedResult> => {
       if (isEmbedJob(job)) return processEmbed(job, token, signal);
       if (isCorrectJob(job)) return processCorrect(job, token, signal);
@@ -74,7 +82,7 @@ export class WorkerService {
     });
     this.maintenanceWorker = new Worker(
       QUEUES.maintenance,
-      async () => expireJobs({ dataDir: config.dataDir, retentionHours: config.retentionHours, store, logger }),
+      async () => expireJobs({ dataDir: config.dataDir, storage, retentionHours: config.retentionHours, store, logger }),
       { connection, autorun: false, concurrency: 1 },
     );
     for (const worker of [this.trackWorker, this.maintenanceWorker]) {
@@ -143,6 +151,7 @@ export class WorkerService {
       await Promise.all([this.trackWorker.close(), this.maintenanceWorker.close()]);
       clearTimeout(handBack);
       await this.inference.close();
+      await this.workspaces.close().catch((error) => logger.warn({ err: error }, 'could not remove the scratch directory'));
       await registry.remove(this.id).catch(() => undefined);
     })();
     return this.closing;

@@ -1,6 +1,7 @@
 import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
+import type { Storage } from '../storage/storage.js';
 import type { FrameRecord } from './masks-json.js';
 
 /**
@@ -84,5 +85,37 @@ export class FileResults implements ResultStore {
   /** Drops what a failed or cancelled correction wrote. */
   async discardPending(): Promise<void> {
     if (this.pending) await rm(this.pending, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The API's view of a job's frame records, wherever they are stored (the
+ * workers write them; on object storage they upload each as it is final).
+ * Like FileResults, a correction's pending record is read first.
+ */
+export class StoredResults {
+  constructor(
+    private readonly storage: Storage,
+    /** Storage keys of the records' directories. */
+    private readonly dir: string,
+    private readonly pending: string,
+  ) {}
+
+  async read(frame: number): Promise<FrameRecord | undefined> {
+    for (const dir of [this.pending, this.dir]) {
+      const bytes = await this.storage.get(`${dir}/${frame}.json`);
+      if (bytes) return JSON.parse(bytes.toString('utf8')) as FrameRecord;
+    }
+    return undefined;
+  }
+
+  /** Frames [from, to) that exist, in order. */
+  async readRange(from: number, to: number): Promise<FrameRecord[]> {
+    const out: FrameRecord[] = [];
+    for (let f = from; f < to; f++) {
+      const record = await this.read(f);
+      if (record) out.push(record);
+    }
+    return out;
   }
 }

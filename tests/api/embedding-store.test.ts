@@ -7,7 +7,7 @@ import { mkdtemp, rm, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EmbeddingStore } from '../../src/inference/embedding-store.js';
+import { FileEmbeddingStore } from '../../src/inference/embedding-store.js';
 import type { ImageEmbedding } from '../../src/types.js';
 
 let dir: string;
@@ -20,7 +20,7 @@ afterAll(async () => {
 
 describe('EmbeddingStore', () => {
   it('stores embeddings as float16 and reads back exactly what write returned', async () => {
-    const store = new EmbeddingStore(dir, 4);
+    const store = new FileEmbeddingStore(dir, 4);
     const embedding: ImageEmbedding = { width: 854, height: 480, resizedWidth: 1024, resizedHeight: 576, data: Float32Array.from([1, 1 / 3, -2.5, 1e-8, 70000]) };
     const written = await store.write(5, embedding);
     expect([...written.data]).toEqual([1, 0.333251953125, -2.5, 0, Infinity]);
@@ -32,15 +32,15 @@ describe('EmbeddingStore', () => {
   });
 
   it('numbers chunks and their frame ranges, the last one cut at the video end', () => {
-    const store = new EmbeddingStore(dir, 4);
+    const store = new FileEmbeddingStore(dir, 4);
     expect([store.chunkOf(0), store.chunkOf(3), store.chunkOf(4), store.chunkOf(9)]).toEqual([0, 0, 1, 2]);
     expect(store.chunkRange(2, 10)).toEqual({ start: 8, end: 10 });
     expect(store.chunkCount(10)).toBe(3);
-    expect(() => new EmbeddingStore(dir, 0)).toThrow(/chunkFrames/);
+    expect(() => new FileEmbeddingStore(dir, 0)).toThrow(/chunkFrames/);
   });
 
   it('gives a chunk to one owner at a time, back to its owner, and to another once it is stale', async () => {
-    const store = new EmbeddingStore(dir, 4, 10_000);
+    const store = new FileEmbeddingStore(dir, 4, 10_000);
     expect(await store.claim(7, 'tracker')).toBe(true);
     expect(await store.claim(7, 'helper')).toBe(false);
     expect(await store.claim(7, 'tracker')).toBe(true); // a retry of the same owner resumes it
@@ -59,7 +59,7 @@ describe('EmbeddingStore', () => {
   });
 
   it('keeps the done markers and the cursor', async () => {
-    const store = new EmbeddingStore(dir, 4);
+    const store = new FileEmbeddingStore(dir, 4);
     expect(await store.readCursor()).toBe(0);
     await store.writeCursor(12);
     expect(await store.readCursor()).toBe(12);
@@ -69,7 +69,7 @@ describe('EmbeddingStore', () => {
   });
 
   it('refuses to claim in a directory that is gone (a deleted job)', async () => {
-    const store = new EmbeddingStore(path.join(dir, 'deleted-job'), 4);
+    const store = new FileEmbeddingStore(path.join(dir, 'deleted-job'), 4);
     await expect(store.claim(0, 'helper')).rejects.toMatchObject({ code: 'ENOENT' });
   });
 });

@@ -4,7 +4,8 @@
  * disk budget of kept embeddings, a correction's pending frame records, and
  * the session (objects and speed) a correction continues.
  */
-import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { DiskStorage } from '../../src/storage/index.js';
+import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { UnrecoverableError } from 'bullmq';
@@ -90,11 +91,11 @@ describe('kept embeddings and frame records on disk', () => {
       await utimes(path.join(dir, '0.f16'), when, when);
     }
     // The oldest is busy (being corrected): the next oldest goes instead.
-    const freed = await enforceEmbeddingBudget(dataDir, 2000, async (id) => id !== ids[0]);
+    const freed = await enforceEmbeddingBudget(new DiskStorage(dataDir), 2000, async (id) => id !== ids[0]);
     expect(freed).toBe(1000);
     const left = await Promise.all(ids.map((id) => readdir(jobPaths(dataDir, id).embeddings).then(() => true, () => false)));
     expect(left).toEqual([true, false, true]);
-    expect(await enforceEmbeddingBudget(dataDir, 2000, async () => true)).toBe(0);
+    expect(await enforceEmbeddingBudget(new DiskStorage(dataDir), 2000, async () => true)).toBe(0);
   });
 
   it('keeps a correction’s records apart until it is committed, and drops them when it is not', async () => {
@@ -133,12 +134,13 @@ describe("a correction's session", () => {
 
   it("runs at the job's speed, from the submitted prompts, before and after the first run saved its objects", async () => {
     await writeFile(at(paths.prompts), JSON.stringify({ ...submitted, speed: 'fast' }));
-    expect(await sessionState(paths, at, 16)).toEqual({ objects: submitted.objects, speed: 'fast' });
+    const read = (key: string) => readFile(at(key), 'utf8');
+    expect(await sessionState(paths, read, 16)).toEqual({ objects: submitted.objects, speed: 'fast' });
     const saved = [{ id: 1, name: 'dog', prompts: submitted.objects[0].prompts, absentFrom: 4 }];
     await writeFile(at(paths.session), JSON.stringify({ objects: saved }));
-    expect(await sessionState(paths, at, 16)).toEqual({ objects: saved, speed: 'fast' });
+    expect(await sessionState(paths, read, 16)).toEqual({ objects: saved, speed: 'fast' });
     // A best-mode job (no speed submitted) has none: the pipeline's default.
     await writeFile(at(paths.prompts), JSON.stringify(submitted));
-    expect((await sessionState(paths, at, 16)).speed).toBeUndefined();
+    expect((await sessionState(paths, read, 16)).speed).toBeUndefined();
   });
 });

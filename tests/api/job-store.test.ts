@@ -3,6 +3,7 @@
  * listing), the retention sweep, and which jobs a submission queues, against
  * a real redis-server.
  */
+import { DiskStorage } from '../../src/storage/index.js';
 import { mkdir, mkdtemp, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -117,7 +118,7 @@ describe('the retention sweep', () => {
     await writeFile(freshUpload, 'x');
     await utimes(staleUpload, new Date(now - 2 * HOUR), new Date(now - 2 * HOUR));
 
-    expect(await expireJobs({ dataDir, retentionHours: 24, store, logger, now })).toEqual({ jobs: 1, orphans: 1 });
+    expect(await expireJobs({ dataDir, storage: new DiskStorage(dataDir), retentionHours: 24, store, logger, now })).toEqual({ jobs: 1, orphans: 1 });
     expect(await store.get(old.id)).toBeUndefined();
     await expect(stat(jobPaths(dataDir, old.id).dir)).rejects.toThrow();
     for (const kept of [oldButRunning, recent]) {

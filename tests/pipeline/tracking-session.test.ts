@@ -9,7 +9,7 @@ import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EmbeddingStore } from '../../src/inference/embedding-store.js';
+import { FileEmbeddingStore, type EmbeddingStore } from '../../src/inference/embedding-store.js';
 import { KeptEmbeddings } from '../../src/inference/kept-embeddings.js';
 import { probeInput } from '../../src/media/index.js';
 import { recordMask, type FrameRecord } from '../../src/output/masks-json.js';
@@ -25,7 +25,7 @@ let dir: string;
 let segmenter: SamSegmenter;
 let clip: SyntheticClip;
 let meta: VideoMeta;
-let store: EmbeddingStore;
+let store: FileEmbeddingStore;
 /** The first run's records, frame by frame. */
 let firstRun: FrameRecord[];
 
@@ -78,7 +78,7 @@ beforeAll(async () => {
     ],
   });
   meta = await probeInput(clip.path);
-  store = new EmbeddingStore(path.join(dir, 'embeddings'), 4);
+  store = new FileEmbeddingStore(path.join(dir, 'embeddings'), 4);
   await mkdir(store.dir, { recursive: true });
   const { session: first, results } = session(path.join(dir, 'first'), storing(store));
   for await (const frame of first.propagateAll()) expect(frame.record.frame).toBeGreaterThanOrEqual(0);
@@ -113,7 +113,7 @@ describe('a correction of a finished run', () => {
     // The disc is the object, the small disc is not (the clicks refine the mask the frame has, as in SAM 2).
     const correction = { objects: [{ id: 1, prompts: [{ frame: 4, points: [click(4, 0), background(4, 2)] }] }] };
     // A store that lost some of the embeddings the correction needs (the budget, a restart on another disk).
-    const partial = new EmbeddingStore(path.join(dir, 'partial-embeddings'), 4);
+    const partial = new FileEmbeddingStore(path.join(dir, 'partial-embeddings'), 4);
     await cp(store.dir, partial.dir, { recursive: true });
     for (const frame of [2, 4, 6]) await partial.remove(frame);
 

@@ -1,15 +1,20 @@
 import path from 'node:path';
-import express, { Router } from 'express';
-import type { ArtifactName } from '../../jobs/layout.js';
+import { pipeline } from 'node:stream/promises';
+import express, { Router, type Request, type Response } from 'express';
+import { jobRelativePaths, type ArtifactName } from '../../jobs/layout.js';
+import type { JobRecord } from '../../jobs/record.js';
+import { StorageError, type Storage } from '../../storage/storage.js';
 import { ApiError, badRequest } from '../errors.js';
 import type { JobResults } from '../job-results.js';
 import type { JobService } from '../job-service.js';
-import { jobListQuerySchema, jobMasksQuerySchema, toJobStatus } from '../schemas.js';
+import { hasArtifacts, jobListQuerySchema, jobMasksQuerySchema, toJobStatus } from '../schemas.js';
 import { callerOf, type AccessPolicy } from '../security.js';
 import { uploaded, uploadMiddleware } from '../upload.js';
 
 /** How long a signed artifact link works. */
 const LINK_HOURS = 24;
+/** How long a presigned bucket URL works (S3_PRESIGN): each status answer gives fresh ones. */
+const PRESIGN_SECONDS = 3600;
 
 const ARTIFACTS: Record<string, { name: ArtifactName; type: string; download?: string }> = {
   'overlay.mp4': { name: 'overlay', type: 'video/mp4' },
@@ -17,8 +22,19 @@ const ARTIFACTS: Record<string, { name: ArtifactName; type: string; download?: s
   'masks.zip': { name: 'pngZip', type: 'application/zip', download: 'masks.zip' },
 };
 
-export function jobsRouter(deps: { jobs: JobService; results: JobResults; policy: AccessPolicy; dataDir: string; maxUploadBytes: number }): Router {
-  const { jobs, results, policy } = deps;
+export interface JobsRouterDeps {
+  jobs: JobService;
+  results: JobResults;
+  policy: AccessPolicy;
+  storage: Storage;
+  /** Artifact links are presigned bucket URLs. */
+  presign: boolean;
+  dataDir: string;
+  maxUploadBytes: number;
+}
+
+export function jobsRouter(deps: JobsRouterDeps): Router {
+  const { jobs, results, policy, storage } = deps;
   const router = Router();
   const upload = uploadMiddleware(deps.dataDir, deps.maxUploadBytes);
   const owner = callerOf;
@@ -29,7 +45,15 @@ export function jobsRouter(deps: { jobs: JobService; results: JobResults; policy
     const expires = Math.floor(Date.now() / 1000) + LINK_HOURS * 3600;
     return `${path}?exp=${expires}&sig=${policy.sign(id, file, expires)}`;
   };
-  const status = (record: Parameters<typeof toJobStatus>[0]) => toJobStatus(record, link(record.id));
+  const status = async (record: JobRecord) => {
+    if (!deps.presign || !storage.presign || !hasArtifacts(record)) return toJobStatus(record, link(record.id));
+    const urls = new Map<string, string>();
+    for (const [file, artifact] of Object.entries(ARTIFACTS)) {
+      const download = artifact.download && `${record.id}-${artifact.download}`;
+      urls.set(file, await storage.presign(jobRelativePaths(record.id)[artifact.name], PRESIGN_SECONDS, download));
+    }
+    return toJobStatus(record, (path, file) => urls.get(file) ?? path);
+  };
 
   router.post(
     '/',
@@ -62,17 +86,17 @@ export function jobsRouter(deps: { jobs: JobService; results: JobResults; policy
     }
     const { limit, offset } = query.data;
     const { records, total } = await jobs.list(offset, limit, owner(req));
-    res.json({ jobs: records.map(status), total, limit, offset, nextOffset: offset + records.length < total ? offset + limit : null });
+    res.json({ jobs: await Promise.all(records.map(status)), total, limit, offset, nextOffset: offset + records.length < total ? offset + limit : null });
   });
 
   router.get('/:id', async (req, res) => {
-    res.json(status(await jobs.get(req.params.id, owner(req))));
+    res.json(await status(await jobs.get(req.params.id, owner(req))));
   });
 
   router.delete('/:id', async (req, res) => {
     const result = await jobs.cancelOrDelete(req.params.id, owner(req));
     if (result.outcome === 'deleted') res.status(204).end();
-    else res.json(status(result.record));
+    else res.json(await status(result.record));
   });
 
   // Live results: the frames whose masks are final, during the run and after it.
@@ -110,9 +134,11 @@ export function jobsRouter(deps: { jobs: JobService; results: JobResults; policy
       if (!valid) throw new ApiError(401, 'unauthorized', 'the link is not valid or has expired; ask GET /v1/jobs/:id for a fresh one');
       access = undefined;
     }
-    const file = await jobs.artifact(req.params.id, artifact.name, access);
+    const info = await jobs.artifact(req.params.id, artifact.name, access);
     res.type(artifact.type);
     if (artifact.download) res.attachment(`${req.params.id}-${artifact.download}`);
+    const file = storage.localPath(info.key);
+    if (!file) return sendObject(storage, info.key, req, res);
     // send: Range (206), If-Range, ETag, Last-Modified, HEAD.
     // `root` + a bare name: send then checks only the name for dot-segments, so a DATA_DIR under
     // a dot-directory (~/.local/...) still works.
@@ -122,4 +148,27 @@ export function jobsRouter(deps: { jobs: JobService; results: JobResults; policy
   });
 
   return router;
+}
+
+/** An object from remote storage, streamed through: a Range is passed on (206), so a <video> can seek. */
+async function sendObject(storage: Storage, key: string, req: Request, res: Response): Promise<void> {
+  let object;
+  try {
+    object = await storage.stream(key, req.headers.range);
+  } catch (error) {
+    if (error instanceof StorageError && error.code === 'storage_bad_range') throw new ApiError(416, 'range_not_satisfiable', error.message);
+    throw error;
+  }
+  if (!object) throw new ApiError(404, 'not_found', `${key.split('/').pop()} is gone`);
+  res.status(object.status).set({ 'Accept-Ranges': 'bytes', 'Content-Length': String(object.contentLength) });
+  if (object.contentRange) res.set('Content-Range', object.contentRange);
+  if (object.etag) res.set('ETag', object.etag);
+  if (object.modified) res.set('Last-Modified', new Date(object.modified).toUTCString());
+  if (req.method === 'HEAD') {
+    object.body.destroy();
+    res.end();
+    return;
+  }
+  // A client that goes away mid-download ends the pipeline; there is nothing left to answer.
+  await pipeline(object.body, res).catch(() => undefined);
 }
