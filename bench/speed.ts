@@ -37,7 +37,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig, segmenterOptions } from '../src/config.js';
-import { EmbeddingStore } from '../src/inference/embedding-store.js';
+import { FileEmbeddingStore } from '../src/inference/embedding-store.js';
 import { SharedEmbeddings } from '../src/inference/shared-embeddings.js';
 import { probeInput } from '../src/media/index.js';
 import { limitFrames, trackVideo } from '../src/pipeline/track-video.js';
@@ -114,7 +114,7 @@ try {
   const segmenter = await SamSegmenter.create({ ...segmenterOptions(loadConfig()), memoryArena: !values['no-arena'] });
   const loadMs = performance.now() - loadStart;
 
-  const store = new EmbeddingStore(path.join(work, 'embeddings'), 8);
+  const store = new FileEmbeddingStore(path.join(work, 'embeddings'), 8);
   await import('node:fs/promises').then((fs) => fs.mkdir(store.dir, { recursive: true }));
   const embeddings = new SharedEmbeddings({ store, segmenter, input, meta, owner: 'bench', windowFrames: 96 });
   const times = new StageTimes();
