@@ -7,10 +7,15 @@ import type { Storage } from '../storage/storage.js';
  * The API reads frames of a job's input (the page's scrubbing, a frame as
  * JPEG). On the disk storage that is the stored file itself; on object
  * storage a copy is fetched into DATA_DIR/cache once and kept for the few
- * most recently viewed jobs, deleted when it falls out or its job is deleted.
+ * most recently viewed jobs, deleted when it falls out, when nobody has
+ * looked at it for IDLE_MS (its job may have expired meanwhile) or when its
+ * job is deleted.
  */
+const IDLE_MS = 10 * 60_000;
 export class InputCopies {
   private readonly copies = new Map<string, Promise<string | undefined>>();
+  private readonly usedAt = new Map<string, number>();
+  private sweeper: NodeJS.Timeout | undefined;
   /** This process's own directory: API processes sharing a DATA_DIR never delete each other's copies. */
   private readonly dir: string;
 
@@ -36,18 +41,27 @@ export class InputCopies {
       copy.catch(() => this.copies.delete(id));
     }
     this.copies.set(id, copy);
+    this.usedAt.set(id, Date.now());
+    this.sweeper ??= setInterval(() => void this.sweepIdle(), IDLE_MS / 10).unref();
     while (this.copies.size > this.keep) await this.forget(this.copies.keys().next().value!);
     return copy;
   }
 
+  private async sweepIdle(): Promise<void> {
+    for (const [id, at] of this.usedAt) if (Date.now() - at > IDLE_MS) await this.forget(id);
+  }
+
   async forget(id: string): Promise<void> {
+    this.usedAt.delete(id);
     if (!this.copies.delete(id)) return;
     await rm(path.join(this.dir, `${id}.input`), { force: true });
   }
 
   /** Every copy goes (the API stops). */
   async close(): Promise<void> {
+    clearInterval(this.sweeper);
     this.copies.clear();
+    this.usedAt.clear();
     await rm(this.dir, { recursive: true, force: true });
   }
 }

@@ -16,6 +16,7 @@ import { expireJobs } from './retention.js';
 import { createTrackProcessor, SHUTDOWN } from './track-job.js';
 import type { WorkerRegistry } from './worker-registry.js';
 import { Workspaces } from './workspace.js';
+import { isTerminal } from './record.js';
 
 type TrackQueueJob = Job<TrackPayload | CorrectPayload | EmbedPayload, TrackResult | CorrectResult | EmbedResult, 'track' | 'correct' | 'embed'>;
 
@@ -65,7 +66,10 @@ export class WorkerService {
   constructor(private readonly deps: WorkerServiceDeps) {
     const { config, logger, metrics, connection, store, queues, storage } = deps;
     this.inference = new InferencePool(config.workerConcurrency, { logger, env: deps.inferenceEnv });
-    const workspaces = (this.workspaces = new Workspaces(storage, config.dataDir, deps.redis, deps.redisUrl));
+    const workspaces = (this.workspaces = new Workspaces(storage, config.dataDir, deps.redis, deps.redisUrl, async (id) => {
+      const record = await store.get(id);
+      return !record || isTerminal(record.state);
+    }));
     const processTrack = createTrackProcessor({ config, store, queues, inference: this.inference, metrics, logger, workspaces });
     const processEmbed = createEmbedProcessor({ config, store, inference: this.inference, metrics, logger, workspaces });
     const processCorrect = createCorrectProcessor({ config, store, inference: this.inference, metrics, logger, workspaces });

@@ -16,10 +16,14 @@ import { jobPaths, jobRelativePaths, resolveUnder, scratchDir, type JobPaths } f
  * uploads each whole (an object appears complete or not at all) and deletes
  * the scratch files when the run ends.
  */
+/** How often cached inputs of jobs that are over are looked for (and deleted). */
+const INPUT_SWEEP_MS = 3000;
+
 export class Workspaces {
   /** This worker's scratch root (object storage only). */
   readonly root: string;
   private readonly inputs = new Map<string, Promise<string>>();
+  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(
     readonly storage: Storage,
@@ -27,6 +31,8 @@ export class Workspaces {
     /** The Redis that holds the chunk claims on object storage (the inference child connects to it by URL). */
     readonly redis: Redis,
     readonly redisUrl: string,
+    /** Whether a job is over (finished, failed, cancelled or gone): its cached input can go. */
+    private readonly jobOver: (jobId: string) => Promise<boolean>,
     /** Inputs kept for reuse: a helper encodes many chunks of one video. */
     private readonly keepInputs = 4,
   ) {
@@ -61,8 +67,23 @@ export class Workspaces {
       pending.catch(() => this.inputs.delete(jobId));
       this.inputs.set(jobId, pending);
       while (this.inputs.size > this.keepInputs) void this.forgetInput(this.inputs.keys().next().value!);
+      this.sweeper ??= setInterval(() => void this.sweepInputs(), INPUT_SWEEP_MS).unref();
     }
     return pending;
+  }
+
+  /**
+   * A helper cannot tell which chunk of a job is its last, so the inputs it
+   * fetched go once their job is over (a later correction fetches again).
+   */
+  private async sweepInputs(): Promise<void> {
+    for (const jobId of [...this.inputs.keys()]) {
+      if (await this.jobOver(jobId).catch(() => false)) await this.forgetInput(jobId);
+    }
+    if (!this.inputs.size) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+    }
   }
 
   /** Drops a cached input (its job is over, or it fell out of the cache). */
@@ -73,6 +94,8 @@ export class Workspaces {
 
   /** Removes the scratch directories of this worker (at shutdown). */
   async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    this.inputs.clear();
     if (this.remote) await rm(this.root, { recursive: true, force: true });
   }
 }
