@@ -57,6 +57,19 @@ export const envSchema = z.object({
     .describe('comma-separated API keys; when set, every /v1 call needs Authorization: Bearer <key> and sees only its own jobs'),
   RATE_LIMIT_PER_MINUTE: positiveInt().default(600).describe('requests per minute per API key (per client address without keys), per API process'),
   TRUST_PROXY: boolean.default(false).describe('trust X-Forwarded-* headers (behind a reverse proxy)'),
+
+  // Webhooks (README: Webhooks)
+  WEBHOOK_SECRET: z
+    .string()
+    .min(16, 'at least 16 characters')
+    .optional()
+    .describe('HMAC-SHA256 key of the ClipMask-Signature header; unset: submissions with a webhook get 400 webhooks_not_configured'),
+  WEBHOOK_ATTEMPTS: positiveInt(50).default(5).describe('tries of one webhook delivery (exponential backoff between tries)'),
+  WEBHOOK_BACKOFF_MS: positiveInt().default(2000).describe('delay before the second try of a delivery; doubles each try'),
+  WEBHOOK_TIMEOUT_MS: positiveInt(600_000).default(10_000).describe('one delivery attempt (connect to end of the response headers) is abandoned after this'),
+  WEBHOOK_ALLOW_PRIVATE: boolean
+    .default(false)
+    .describe('allow webhooks to private, loopback and link-local addresses (development, or receivers on an internal network)'),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -94,6 +107,14 @@ export type Config = {
   apiKeys: string[];
   rateLimitPerMinute: number;
   trustProxy: boolean;
+  webhooks: {
+    /** Unset: webhooks are off (submissions carrying one are refused). */
+    secret: string | undefined;
+    attempts: number;
+    backoffMs: number;
+    timeoutMs: number;
+    allowPrivate: boolean;
+  };
 };
 
 export class ConfigError extends Error {
@@ -141,6 +162,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     apiKeys: e.API_KEYS ?? [],
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
     trustProxy: e.TRUST_PROXY,
+    webhooks: {
+      secret: e.WEBHOOK_SECRET,
+      attempts: e.WEBHOOK_ATTEMPTS,
+      backoffMs: e.WEBHOOK_BACKOFF_MS,
+      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      allowPrivate: e.WEBHOOK_ALLOW_PRIVATE,
+    },
   };
 }
 
