@@ -39,7 +39,7 @@ export interface DeliveryOptions extends WebhookPolicy {
 export type Deliver = (request: DeliveryRequest) => Promise<{ status: number }>;
 
 /** A `lookup` that resolves every address and refuses the lot if any is not allowed. */
-function guardedLookup(url: URL, policy: WebhookPolicy): LookupFunction {
+export function guardedLookup(url: URL, policy: WebhookPolicy): LookupFunction {
   return (hostname, options, callback) => {
     dnsLookup(hostname, { ...options, all: true }, (error, addresses: LookupAddress[]) => {
       if (error) return callback(error, '', 0);
