@@ -29,6 +29,8 @@ export interface Service {
   redisUrl: string;
   server?: Server;
   worker?: WorkerService;
+  /** The job records, with this process's terminal listener (tests drive transitions through it). */
+  store: JobStore;
   /** Stops everything in order; idempotent. */
   stop(): Promise<void>;
 }
@@ -122,6 +124,7 @@ export async function startService(role: Role, options: StartOptions = {}): Prom
       redisUrl,
       server,
       worker: workerService,
+      store,
       stop: () => (stopping ??= stopAll()),
     };
     if (options.handleSignals) installSignalHandlers(service);
