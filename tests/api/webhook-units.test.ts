@@ -1,20 +1,24 @@
 /**
  * Webhooks in pieces: the signature (pinned to a value computed here with
  * node:crypto), the URL policy, the sender against a real local HTTP server,
- * and the delivery handler's failure policy with fake ports.
+ * the delivery handler's failure policy with fake ports, and the JobStore's
+ * terminal listener (real Redis) that the deliveries hang off.
  */
 import { createHmac } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { LookupAddress } from 'node:dns';
 import type { AddressInfo } from 'node:net';
 import { UnrecoverableError } from 'bullmq';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JobStore, type TerminalEvent } from '../../src/jobs/job-store.js';
 import type { WebhookPayload } from '../../src/jobs/payloads.js';
 import { EMPTY_PROGRESS, type JobRecord, type WebhookStatus } from '../../src/jobs/record.js';
 import { DeliveryError, deliverWebhook, guardedLookup, type DeliveryRequest } from '../../src/webhooks/deliver.js';
 import { createWebhookProcessor, WebhookAttemptError, type WebhookJob } from '../../src/webhooks/processor.js';
 import { sign, verify } from '../../src/webhooks/signature.js';
 import { checkWebhookUrl, isPrivateAddress, refusedAddress } from '../../src/webhooks/url-policy.js';
+import { startTestRedis, type RedisServer } from '../helpers/redis.js';
 
 const SECRET = 'whsec_0123456789abcdef';
 
@@ -250,5 +254,63 @@ describe('the delivery handler', () => {
     const none = harness(async () => ({ status: 200 }), { stored: { ...record, webhook: undefined } });
     expect(await none.process(job(0))).toEqual({ skipped: 'no webhook' });
     expect([...gone.sent, ...none.sent, ...gone.recorded, ...none.recorded]).toEqual([]);
+  });
+});
+
+describe("the JobStore's terminal listener", () => {
+  let server: RedisServer;
+  let redis: Redis;
+  let store: JobStore;
+  const events: TerminalEvent[] = [];
+
+  beforeAll(async () => {
+    server = await startTestRedis();
+    redis = new Redis(server.url);
+    store = new JobStore(redis, { onTerminal: (event) => void events.push(event) });
+  });
+  afterAll(async () => {
+    await redis?.quit();
+    await server?.stop();
+  });
+
+  const base = (id: string): JobRecord => ({
+    id,
+    state: 'queued',
+    stage: 'queued',
+    progress: EMPTY_PROGRESS,
+    video: { width: 64, height: 48, fps: 10, frames: 5, duration: 0.5 },
+    objects: 1,
+    attempts: 0,
+    revision: 0,
+    revisionDone: -1,
+    createdAt: 1,
+    updatedAt: 1,
+  });
+
+  it('is called once per change into an end state, with the revision that ended', async () => {
+    events.length = 0;
+    await store.create(base('a'));
+    await store.update('a', { state: 'running' });
+    await store.update('a', { state: 'failed' }, { only: ['queued', 'running'] });
+    await store.update('a', { state: 'failed' }); // already failed: not a change
+    await store.update('a', { state: 'cancelled' }, { only: ['queued', 'running'] }); // refused by the guard
+    await store.update('missing', { state: 'cancelled' });
+    expect(events).toEqual([{ id: 'a', state: 'failed', revision: 0 }]);
+
+    events.length = 0;
+    await store.create(base('b'));
+    await store.update('b', { state: 'running' });
+    expect(await store.nextRevision('b')).toEqual({ revision: 1 }); // a correction waits: revision 0 ending is not the end
+    await store.finishRevision('b', 0, {});
+    expect(events).toEqual([]);
+    await store.finishRevision('b', 1, {});
+    expect(events).toEqual([{ id: 'b', state: 'succeeded', revision: 1 }]);
+    // A correction of the succeeded job, then its end: announced again, for revision 2.
+    expect(await store.nextRevision('b')).toEqual({ revision: 2 });
+    await store.finishRevision('b', 2, {});
+    expect(events).toEqual([
+      { id: 'b', state: 'succeeded', revision: 1 },
+      { id: 'b', state: 'succeeded', revision: 2 },
+    ]);
   });
 });
