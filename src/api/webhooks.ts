@@ -51,14 +51,14 @@ export class WebhookWorker {
     const { config, logger, connection, store } = deps;
     this.logger = logger;
     const { secret, timeoutMs, allowPrivate } = config.webhooks;
-    const process = createWebhookProcessor({
+    const deliverOne = createWebhookProcessor({
       secret: secret ?? '',
       getRecord: (id) => store.get(id),
       statusOf: webhookBody,
       deliver: (request) => deliverWebhook(request, { timeoutMs, allowPrivate }),
       recordStatus: async (id, webhook) => void (await store.update(id, { webhook })),
     });
-    this.worker = new Worker(QUEUES.webhook, (job: Job<WebhookPayload, WebhookResult, 'webhook'>) => process(job), {
+    this.worker = new Worker(QUEUES.webhook, (job: Job<WebhookPayload, WebhookResult, 'webhook'>) => deliverOne(job), {
       connection,
       concurrency: DELIVERY_CONCURRENCY,
       autorun: false,

@@ -52,6 +52,11 @@ export class WebhookAttemptError extends Error {
   }
 }
 
+/** A refused address: BullMQ fails the delivery without its remaining attempts. */
+export class WebhookRefusedError extends UnrecoverableError {
+  readonly code = 'address_refused';
+}
+
 const isSuccess = (status: number) => status >= 200 && status < 300;
 
 function failedAnswer(status: number): WebhookAttemptError {
@@ -98,6 +103,6 @@ export function createWebhookProcessor(ports: WebhookPorts): (job: WebhookJob) =
     const refused = failure.code === 'address_refused';
     const final = refused || attempt.attempts >= (job.opts.attempts ?? 1);
     await ports.recordStatus(jobId, { ...attempt, state: final ? 'failed' : 'pending', ...(lastStatus !== undefined ? { lastStatus } : {}), lastError: failure.message });
-    throw refused ? new UnrecoverableError(failure.message) : failure;
+    throw refused ? new WebhookRefusedError(failure.message) : failure;
   };
 }

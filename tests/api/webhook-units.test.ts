@@ -244,7 +244,9 @@ describe('the delivery handler', () => {
 
   it('fails at once, without retries, when the address is refused', async () => {
     const { process, recorded } = harness(async () => Promise.reject(new DeliveryError('hooks.example.com is at 10.0.0.1, a private or reserved address', 'address_refused')));
-    await expect(process(job(0, 5))).rejects.toBeInstanceOf(UnrecoverableError);
+    const attempt = process(job(0, 5));
+    await expect(attempt).rejects.toBeInstanceOf(UnrecoverableError);
+    await expect(attempt).rejects.toMatchObject({ code: 'address_refused' });
     expect(recorded).toEqual([{ url: record.webhook!.url, state: 'failed', attempts: 1, lastError: expect.stringMatching(/private/) }]);
   });
 
