@@ -60,6 +60,19 @@ export const envSchema = z.object({
   RATE_LIMIT_PER_MINUTE: positiveInt().default(600).describe('requests per minute per API key (per client address without keys), per API process'),
   TRUST_PROXY: boolean.default(false).describe('trust X-Forwarded-* headers (behind a reverse proxy)'),
 
+  // Webhooks (README: Webhooks)
+  WEBHOOK_SECRET: z
+    .string()
+    .min(16, 'at least 16 characters')
+    .optional()
+    .describe('HMAC-SHA256 key of the ClipMask-Signature header; unset: submissions with a webhook get 400 webhooks_not_configured'),
+  WEBHOOK_ATTEMPTS: positiveInt(50).default(5).describe('tries of one webhook delivery (exponential backoff between tries)'),
+  WEBHOOK_BACKOFF_MS: positiveInt().default(2000).describe('delay before the second try of a delivery; doubles each try'),
+  WEBHOOK_TIMEOUT_MS: positiveInt(600_000).default(10_000).describe('one delivery attempt (connect to end of the response headers) is abandoned after this'),
+  WEBHOOK_ALLOW_PRIVATE: boolean
+    .default(false)
+    .describe('allow webhooks to private, loopback and link-local addresses (development, or receivers on an internal network)'),
+
   // Where job files live
   STORAGE: z.enum(STORAGE_KINDS).default('disk').describe('disk: job files under DATA_DIR (a volume shared by every worker); s3: an S3-compatible bucket, DATA_DIR only for scratch'),
   S3_ENDPOINT: z.url({ protocol: /^https?$/ }).optional().describe('S3-compatible endpoint (MinIO, R2, Ceph, `npm run s3`); unset for AWS S3'),
@@ -111,6 +124,14 @@ export type Config = {
   rateLimitPerMinute: number;
   trustProxy: boolean;
   storage: StorageSettings;
+  webhooks: {
+    /** Unset: webhooks are off (submissions carrying one are refused). */
+    secret: string | undefined;
+    attempts: number;
+    backoffMs: number;
+    timeoutMs: number;
+    allowPrivate: boolean;
+  };
 };
 
 export class ConfigError extends Error {
@@ -159,6 +180,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
     trustProxy: e.TRUST_PROXY,
     storage: storageSettings(e, env),
+    webhooks: {
+      secret: e.WEBHOOK_SECRET,
+      attempts: e.WEBHOOK_ATTEMPTS,
+      backoffMs: e.WEBHOOK_BACKOFF_MS,
+      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      allowPrivate: e.WEBHOOK_ALLOW_PRIVATE,
+    },
   };
 }
 

@@ -55,11 +55,22 @@ export const speedSchema = z
   .enum(SPEEDS, { error: `must be ${SPEEDS.map((s) => `"${s}"`).join(' or ')}` })
   .describe('best (default): the image encoder runs on every frame; fast: on key frames only, the frames between get a flow-warped embedding (faster, slightly less accurate)');
 
+/**
+ * Where to POST the job's status when it ends. Only the shape here: whether
+ * the server may send to it is the service's policy (webhooks/url-policy.ts),
+ * checked with its settings at submission.
+ */
+export const webhookSchema = z
+  .url({ protocol: /^https?$/, error: 'must be an https URL' })
+  .max(2048)
+  .describe('https URL POSTed the job status (signed: ClipMask-Signature) when the job succeeds, fails or is cancelled; http only to localhost');
+
 export function promptsSchema(maxObjects = 16) {
   return z
     .object({
       objects: z.array(objectPromptsSchema).min(1, 'at least one object is needed').max(maxObjects, `at most ${maxObjects} objects`),
       speed: speedSchema.optional(),
+      webhook: webhookSchema.optional(),
     })
     .strict()
     .superRefine(uniqueObjectIds) satisfies z.ZodType<Prompts, unknown>;

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { createApp } from './api/app.js';
 import { PreviewService } from './api/preview-service.js';
+import { WebhookWorker } from './api/webhooks.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { JobStore } from './jobs/job-store.js';
 import { QueueRepository } from './jobs/queue.js';
@@ -12,6 +13,7 @@ import { WorkerRegistry } from './jobs/worker-registry.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createStorage, type Storage } from './storage/index.js';
+import { webhookOnTerminal } from './webhooks/enqueue.js';
 
 /**
  * Boot and shutdown of the three ways to run ClipMask:
@@ -28,6 +30,8 @@ export interface Service {
   redisUrl: string;
   server?: Server;
   worker?: WorkerService;
+  /** The job records, with this process's terminal listener (tests drive transitions through it). */
+  store: JobStore;
   /** Stops everything in order; idempotent. */
   stop(): Promise<void>;
 }
@@ -68,9 +72,11 @@ export async function startService(role: Role, options: StartOptions = {}): Prom
     cleanups.push(async () => redis.status === 'ready' ? redis.quit() : redis.disconnect());
     await waitForRedis(redis, redisUrl, REDIS_CONNECT_TIMEOUT_MS);
     const connection = { url: redisUrl };
-    const store = new JobStore(redis);
+    // Whichever process ends a job (worker or API) queues its webhook delivery.
+    const onTerminal = webhookOnTerminal({ getRecord: (id) => store.get(id), addWebhook: (payload) => queues.addWebhook(payload), logger });
+    const store = new JobStore(redis, { onTerminal });
     const registry = new WorkerRegistry(redis);
-    const queues = new QueueRepository({ connection, attempts: config.jobAttempts });
+    const queues = new QueueRepository({ connection, attempts: config.jobAttempts, webhooks: config.webhooks });
     cleanups.push(() => queues.close());
     const metrics: Metrics = createMetrics({ defaultMetrics: true });
     const storage = await openStorage(config, logger);
@@ -93,6 +99,10 @@ export async function startService(role: Role, options: StartOptions = {}): Prom
     if (role !== 'worker') {
       const previews = new PreviewService({ config, logger, metrics, inferenceEnv: options.env });
       cleanups.push(() => previews.close());
+      // Deliveries send the API's status JSON, so API processes run them.
+      const webhooks = new WebhookWorker({ config, logger, connection, store });
+      cleanups.push(() => webhooks.close());
+      webhooks.start();
       const app = createApp({ config, logger, redis, store, queues, registry, metrics, previews, storage });
       server = await listen(createServer(app), config.port, config.host);
       cleanups.push(() => closeServer(server!));
@@ -116,6 +126,7 @@ export async function startService(role: Role, options: StartOptions = {}): Prom
       redisUrl,
       server,
       worker: workerService,
+      store,
       stop: () => (stopping ??= stopAll()),
     };
     if (options.handleSignals) installSignalHandlers(service);

@@ -92,6 +92,8 @@ export interface Prompts {
   objects: ObjectPrompts[];
   /** Default `best`. */
   speed?: Speed;
+  /** The service POSTs the job's end here (ignored by the CLI). */
+  webhook?: string;
 }
 
 /** One object in a correction: new prompts, or gone from a frame on. Validated by `correctionSchema`. */

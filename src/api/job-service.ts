@@ -13,6 +13,7 @@ import type { ObjectInfo, Storage } from '../storage/storage.js';
 import type { Prompts, VideoMeta } from '../types.js';
 import { ApiError, badRequest, fromPromptsError, notFound } from './errors.js';
 import { hasArtifacts } from './schemas.js';
+import { submittedWebhook } from './webhooks.js';
 
 /**
  * What the API does with jobs: check a submission completely (prompts,
@@ -93,6 +94,7 @@ export class JobService {
     const video = submission.video;
     if (!video) throw badRequest('missing_video', 'the request has no "video" file part', 'video');
     const prompts = await this.readPrompts(submission);
+    const webhook = submittedWebhook(prompts, config.webhooks);
     if (submission.promptsFile) await rm(submission.promptsFile.path, { force: true });
 
     const probeStart = performance.now();
@@ -119,6 +121,7 @@ export class JobService {
       attempts: 0,
       revision: 0,
       revisionDone: -1,
+      ...webhook,
       createdAt: now,
       updatedAt: now,
     };

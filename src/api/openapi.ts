@@ -84,7 +84,9 @@ export function buildOpenApi(config: Config): JsonObject {
           },
           responses: {
             '202': { description: 'Accepted and queued', headers: { Location: { schema: { type: 'string' } } }, content: json('SubmitResponse') },
-            '400': errorResponse('Bad prompts or a broken video; details.field names the offending field'),
+            '400': errorResponse(
+              'Bad prompts or a broken video; details.field names the offending field (prompts.webhook: webhook_not_allowed for a refused URL, webhooks_not_configured when the server has no WEBHOOK_SECRET)',
+            ),
             '413': errorResponse('Upload, frame size, frame count or duration over the limit'),
             '415': errorResponse('Not multipart/form-data, or the file is not a video'),
             '429': errorResponse('The queue is full; retry after Retry-After seconds'),

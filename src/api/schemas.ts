@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ARTIFACT_FILES } from '../jobs/layout.js';
 import { boxSchema, MAX_POINTS_PER_PROMPT, promptPointSchema } from '../prompts.js';
-import { correctionSummarySchema, jobErrorSchema, jobProgressSchema, jobStageSchema, jobStateSchema, jobVideoSchema, type JobRecord } from '../jobs/record.js';
+import { correctionSummarySchema, jobErrorSchema, jobProgressSchema, jobStageSchema, jobStateSchema, jobVideoSchema, webhookStatusSchema, type JobRecord } from '../jobs/record.js';
 
 /**
  * The API's request and response shapes. Handlers build answers through
@@ -31,6 +31,7 @@ export const jobStatusSchema = z.object({
     .describe('set once the first run has succeeded; while a correction runs they are the previous revision\'s, replaced atomically when the new ones are complete'),
   revision: z.number().int().nonnegative().describe('the newest revision: 0 is the first run, K the K-th correction (POST /v1/jobs/:id/corrections)'),
   lastCorrection: correctionSummarySchema.optional().describe('what the newest finished correction re-tracked'),
+  webhook: webhookStatusSchema.optional().describe("set when the submission gave a webhook: its URL and how the newest delivery went (sent when the job succeeds, fails or is cancelled)"),
   createdAt: isoTime,
   startedAt: isoTime.nullable(),
   finishedAt: isoTime.nullable(),
@@ -167,6 +168,7 @@ export function toJobStatus(record: JobRecord, link: (path: string, file: string
       : {}),
     revision: record.revision,
     ...(record.lastCorrection ? { lastCorrection: record.lastCorrection } : {}),
+    ...(record.webhook ? { webhook: record.webhook } : {}),
     createdAt: iso(record.createdAt)!,
     startedAt: iso(record.startedAt),
     finishedAt: iso(record.finishedAt),

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { EMPTY_PROGRESS, JOB_STATES, type JobRecord, type JobState } from './record.js';
+import { EMPTY_PROGRESS, isTerminal, JOB_STATES, type JobRecord, type JobState } from './record.js';
 
 /**
  * Job records in Redis: one hash per job, a sorted set of ids by createdAt
@@ -33,6 +33,7 @@ end
 if guard.unless then
   for _, s in ipairs(guard.unless) do if s == current then return {0, current} end end
 end
+local previous = current
 local patch = cjson.decode(ARGV[2])
 for field, value in pairs(patch) do
   if value == cjson.null then redis.call('HDEL', KEYS[1], field) else redis.call('HSET', KEYS[1], field, value) end
@@ -43,7 +44,7 @@ if new and new ~= cjson.null and new ~= current then
   redis.call('HINCRBY', KEYS[2], new, 1)
   current = new
 end
-return {1, current}
+return {1, current, previous, redis.call('HGET', KEYS[1], 'revision') or '0'}
 `;
 
 const DELETE_SCRIPT = `
@@ -101,15 +102,34 @@ if new ~= state then
   redis.call('HINCRBY', KEYS[2], state, -1)
   redis.call('HINCRBY', KEYS[2], new, 1)
 end
-return {1, new}
+return {1, new, state}
 `;
 
 type Encoded = Record<string, string>;
 
+/** A job has just entered a terminal state: its revision then (for succeeded, the revision that finished). */
+export interface TerminalEvent {
+  id: string;
+  state: JobState;
+  revision: number;
+}
+
+export interface JobStoreOptions {
+  prefix?: string;
+  /**
+   * Called (and awaited) after a change into succeeded, failed or cancelled
+   * was applied, whichever method made it, so no caller has to remember to
+   * announce the end (webhooks hang off this). Once per transition: a change
+   * to the state the job is already in calls nothing. It should not throw:
+   * a rejection reaches the caller of the change, which was applied anyway.
+   */
+  onTerminal?: (event: TerminalEvent) => void | Promise<void>;
+}
+
 /** The owner of jobs submitted without API keys (and of records older than owners). */
 export const ANONYMOUS_OWNER = 'anonymous';
 
-const JSON_FIELDS = new Set(['progress', 'video', 'error', 'artifacts', 'lastCorrection']);
+const JSON_FIELDS = new Set(['progress', 'video', 'error', 'artifacts', 'lastCorrection', 'webhook']);
 const NUMBER_FIELDS = new Set(['objects', 'attempts', 'createdAt', 'startedAt', 'finishedAt', 'updatedAt', 'revision', 'revisionDone']);
 
 function encodeValue(field: string, value: unknown): string {
@@ -130,10 +150,20 @@ function decode(hash: Encoded): JobRecord | undefined {
 }
 
 export class JobStore {
+  private readonly prefix: string;
+  private readonly onTerminal: JobStoreOptions['onTerminal'];
+
   constructor(
     private readonly redis: Redis,
-    private readonly prefix = 'clipmask:',
-  ) {}
+    options: JobStoreOptions = {},
+  ) {
+    this.prefix = options.prefix ?? 'clipmask:';
+    this.onTerminal = options.onTerminal;
+  }
+
+  private async announceIfTerminal(id: string, previous: string | undefined, state: JobState, revision: number): Promise<void> {
+    if (this.onTerminal && previous !== state && isTerminal(state)) await this.onTerminal({ id, state, revision });
+  }
 
   private key(id: string) {
     return `${this.prefix}job:${id}`;
@@ -178,9 +208,10 @@ export class JobStore {
     }
     encoded.updatedAt ??= String(Date.now());
     const reply = (await this.redis.eval(UPDATE_SCRIPT, 2, this.key(id), this.countsKey, JSON.stringify(guard), JSON.stringify(encoded))) as
-      | [number, string]
+      | [number, string, string?, string?]
       | null;
     if (!reply) return { applied: false, state: undefined };
+    if (reply[0] === 1) await this.announceIfTerminal(id, reply[2], reply[1] as JobState, Number(reply[3]));
     return { applied: reply[0] === 1, state: reply[1] as JobState } as UpdateOutcome;
   }
 
@@ -205,7 +236,8 @@ export class JobStore {
     const encoded: Record<string, string> = {};
     for (const [field, value] of Object.entries(patch)) if (value !== undefined && value !== null) encoded[field] = encodeValue(field, value);
     encoded.updatedAt = String(Date.now());
-    const reply = (await this.redis.eval(FINISH_REVISION_SCRIPT, 2, this.key(id), this.countsKey, done, JSON.stringify(encoded), Date.now())) as [number, string];
+    const reply = (await this.redis.eval(FINISH_REVISION_SCRIPT, 2, this.key(id), this.countsKey, done, JSON.stringify(encoded), Date.now())) as [number, string, string?];
+    if (reply[0] === 1) await this.announceIfTerminal(id, reply[2], reply[1] as JobState, done);
     return reply[0] === 1;
   }
 

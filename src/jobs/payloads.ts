@@ -17,6 +17,8 @@ export const QUEUES = {
   track: 'clipmask-track',
   /** Housekeeping (retention), light, in-process. */
   maintenance: 'clipmask-maintenance',
+  /** Webhook deliveries: network waits only, run by the API processes (the status JSON is theirs). */
+  webhook: 'clipmask-webhook',
 } as const;
 
 export interface TrackPayload extends SessionPaths {
@@ -64,11 +66,20 @@ export interface EmbedPayload {
 /** The repeatable retention sweep: everything it needs comes from the config. */
 export type ExpireJobsPayload = Record<string, never>;
 
+/** POST the end of a job to its webhook: which end it was, not the status (that is read when sending). */
+export interface WebhookPayload {
+  jobId: string;
+  state: 'succeeded' | 'failed' | 'cancelled';
+  /** The revision that ended (a job succeeds once per correction). */
+  revision: number;
+}
+
 export interface JobPayloads {
   track: TrackPayload;
   correct: CorrectPayload;
   embed: EmbedPayload;
   'expire-jobs': ExpireJobsPayload;
+  webhook: WebhookPayload;
 }
 
 export type JobName = keyof JobPayloads;
@@ -82,6 +93,7 @@ export const QUEUE_OF: { [N in JobName]: (typeof QUEUES)[keyof typeof QUEUES] } 
   correct: QUEUES.track,
   embed: QUEUES.track,
   'expire-jobs': QUEUES.maintenance,
+  webhook: QUEUES.webhook,
 };
 
 /** What a finished `track` job returns to BullMQ (kept small: the JobStore has the rest). */
@@ -107,6 +119,17 @@ export interface EmbedResult {
 /** The BullMQ job id of a correction. */
 export function correctJobId(jobId: string, revision: number): string {
   return `${jobId}-correct-${revision}`;
+}
+
+/** What a `webhook` job returns: the answer's status, or why nothing was sent. */
+export interface WebhookResult {
+  status?: number;
+  skipped?: 'job gone' | 'no webhook';
+}
+
+/** The BullMQ job id of a delivery: one per job, terminal state and revision, so an end signalled twice is sent once. */
+export function webhookJobId(payload: WebhookPayload): string {
+  return `${payload.jobId}-webhook-${payload.state}-${payload.revision}`;
 }
 
 /** The BullMQ job id of a chunk (custom ids may not contain ':'). */

@@ -12,6 +12,9 @@ import {
   type ExpireJobsPayload,
   type TrackPayload,
   type TrackResult,
+  type WebhookPayload,
+  type WebhookResult,
+  webhookJobId,
 } from './payloads.js';
 
 /**
@@ -21,6 +24,7 @@ import {
 
 export type TrackQueue = Queue<TrackPayload | CorrectPayload | EmbedPayload, TrackResult | CorrectResult | EmbedResult, 'track' | 'correct' | 'embed'>;
 export type MaintenanceQueue = Queue<ExpireJobsPayload, unknown, 'expire-jobs'>;
+export type WebhookQueue = Queue<WebhookPayload, WebhookResult, 'webhook'>;
 
 export interface QueueRepositoryOptions {
   connection: ConnectionOptions;
@@ -28,6 +32,8 @@ export interface QueueRepositoryOptions {
   attempts: number;
   /** First retry delay; doubles each try. */
   backoffMs?: number;
+  /** Tries of one webhook delivery, and its first retry delay (doubling). */
+  webhooks?: { attempts: number; backoffMs: number };
 }
 
 const RETENTION_SCHEDULER = 'expire-jobs';
@@ -35,6 +41,7 @@ const RETENTION_SCHEDULER = 'expire-jobs';
 export class QueueRepository {
   readonly track: TrackQueue;
   readonly maintenance: MaintenanceQueue;
+  readonly webhook: WebhookQueue;
 
   constructor(private readonly options: QueueRepositoryOptions) {
     // The JobStore is the record of every job; BullMQ only keeps recent ones for the dashboard.
@@ -42,7 +49,8 @@ export class QueueRepository {
     this.track = new Queue(QUEUES.track, { connection: options.connection, defaultJobOptions: keep });
     this.maintenance = new Queue(QUEUES.maintenance, { connection: options.connection, defaultJobOptions: { ...keep, removeOnComplete: { count: 50 } } });
     // Connection trouble is reported by the callers' failing commands (and /readyz), not as unhandled events.
-    for (const queue of [this.track, this.maintenance]) queue.on('error', () => undefined);
+    this.webhook = new Queue(QUEUES.webhook, { connection: options.connection, defaultJobOptions: keep });
+    for (const queue of [this.track, this.maintenance, this.webhook]) queue.on('error', () => undefined);
   }
 
   /**
@@ -78,6 +86,12 @@ export class QueueRepository {
       attempts: this.options.attempts,
       backoff: { type: 'exponential', delay: this.options.backoffMs ?? 10_000 },
     });
+  }
+
+  /** Enqueues the delivery of a job's end to its webhook (adding the same end twice is a no-op). */
+  async addWebhook(payload: WebhookPayload): Promise<void> {
+    const { attempts, backoffMs } = this.options.webhooks ?? { attempts: 5, backoffMs: 2000 };
+    await this.webhook.add('webhook', payload, { jobId: webhookJobId(payload), attempts, backoff: { type: 'exponential', delay: backoffMs } });
   }
 
   /**
@@ -120,10 +134,10 @@ export class QueueRepository {
   }
 
   all(): Queue[] {
-    return [this.track, this.maintenance];
+    return [this.track, this.maintenance, this.webhook];
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.track.close(), this.maintenance.close()]);
+    await Promise.all([this.track.close(), this.maintenance.close(), this.webhook.close()]);
   }
 }

@@ -57,6 +57,21 @@ export const correctionSummarySchema = z.object({
 });
 export type CorrectionSummary = z.infer<typeof correctionSummarySchema>;
 
+export const WEBHOOK_STATES = ['pending', 'delivered', 'failed'] as const;
+
+/** Where the job's end is POSTed (the submission's `webhook`) and how the newest delivery went. */
+export const webhookStatusSchema = z.object({
+  url: z.string().describe('the URL given at submission'),
+  state: z
+    .enum(WEBHOOK_STATES)
+    .describe('pending: not delivered yet (the job has not ended, or attempts remain); delivered: a 2xx answer; failed: every attempt failed, or the address was refused'),
+  attempts: z.number().int().nonnegative().describe('attempts of the newest delivery so far'),
+  lastStatus: z.number().int().optional().describe("the HTTP status of the newest attempt's answer, when there was one"),
+  lastError: z.string().optional().describe('why the newest attempt failed: a non-2xx status, a timeout, a refused address, a network error'),
+  deliveredAt: z.iso.datetime().optional(),
+});
+export type WebhookStatus = z.infer<typeof webhookStatusSchema>;
+
 export const ARTIFACT_NAMES = ['overlay', 'masks', 'pngZip'] as const;
 export type ArtifactKey = (typeof ARTIFACT_NAMES)[number];
 
@@ -78,6 +93,8 @@ export interface JobRecord {
   /** The newest revision whose masks and artifacts are complete; -1 until the first run has finished. */
   revisionDone: number;
   lastCorrection?: CorrectionSummary;
+  /** Set when the submission asked for a webhook. */
+  webhook?: WebhookStatus;
   attempts: number;
   createdAt: number;
   startedAt?: number;
