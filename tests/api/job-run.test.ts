@@ -4,7 +4,7 @@
  * disk budget of kept embeddings, a correction's pending frame records, and
  * the session (objects and speed) a correction continues.
  */
-import { DiskStorage } from '../../src/storage/index.js';
+import { DiskStorage, StorageError } from '../../src/storage/index.js';
 import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -54,6 +54,13 @@ describe('endingFor: what a run that stopped early becomes', () => {
     expect(endingFor(new Error('boom'), context({ attemptsMade: 2 }))).toMatchObject({ action: 'fail', unrecoverable: false });
     const full = Object.assign(new Error('no space'), { code: 'ENOSPC' });
     expect(endingFor(full, context())).toMatchObject({ action: 'retry', jobError: { code: 'disk_full' } });
+  });
+
+  it('gives object storage that is full or refuses access its own code, here or from the inference child, and retries it', () => {
+    const here = new StorageError('storage_full', 'object storage is full (XMinioStorageFull) writing jobs/x/out/masks.json');
+    expect(endingFor(here, context())).toEqual({ action: 'retry', jobError: { code: 'storage_full', message: 'the object storage is full; the job could not store its files' } });
+    const child = new InferenceError({ name: 'StorageError', message: 'object storage refused access (AccessDenied) to jobs/x/embeddings/3.f16', code: 'storage_denied' });
+    expect(endingFor(child, context({ attemptsMade: 2 }))).toMatchObject({ action: 'fail', jobError: { code: 'storage_denied' }, unrecoverable: false });
   });
 });
 

@@ -85,7 +85,7 @@ it('gives masks.json byte-identical to the same job on the local disk, and keeps
   } finally {
     await disk.stop();
   }
-  t = await startTestService('all', { ...SETTINGS, ...s3.env });
+  t = await startTestService('all', { ...SETTINGS, ...s3.env, S3_PRESIGN: 'true' });
   queue = new Queue(QUEUES.track, { connection: { url: t.redis.url } });
   expect(await eventually(async () => (await fetch(`${t.baseUrl}/readyz`)).status === 200, 60_000, 250)).toBe(true);
   const job = await runJob(t.baseUrl);
@@ -103,6 +103,14 @@ it('gives masks.json byte-identical to the same job on the local disk, and keeps
   expect(jpeg.status).toBe(200);
   expect(jpeg.headers.get('content-type')).toBe('image/jpeg');
   expect(await leftovers(t.dataDir)).toEqual([expect.stringMatching(new RegExp(`^cache/api-\\d+/${job.id}\\.input$`))]);
+});
+
+it('gives presigned bucket URLs as artifact links with S3_PRESIGN, which fetch what the API serves', async () => {
+  const status = await (await fetch(`${t.baseUrl}/v1/jobs/${jobs[0].id}`)).json();
+  expect(status.artifacts.masks).toMatch(new RegExp(`^${s3.endpoint}/${s3.bucket}/jobs/${jobs[0].id}/out/masks\\.json\\?.*X-Amz-Signature=`));
+  expect(await (await fetch(status.artifacts.masks)).text()).toBe(jobs[0].masks);
+  const zip = await fetch(status.artifacts.pngZip);
+  expect(zip.headers.get('content-disposition')).toBe(`attachment; filename="${jobs[0].id}-masks.zip"`);
 });
 
 it('serves an artifact from the bucket with Range: 206 and the bytes of the whole file', async () => {
