@@ -131,6 +131,9 @@ class TrackRun {
   private readonly files;
   /** Object storage: frame records uploaded so far (the API serves only those). */
   private readonly published = new Set<number>();
+  /** The upload of the newest frames in flight, and whether the run is over (no more uploads: its objects may be deleted). */
+  private publishing: Promise<void> = Promise.resolve();
+  private ended = false;
   private readonly controller = new AbortController();
   private clock: ProgressClock | undefined;
   private heartbeat: Heartbeat | undefined;
@@ -245,9 +248,14 @@ class TrackRun {
   }
 
   /** Object storage: uploads the frame records that became final since the last beat. */
-  private async publishFrames(): Promise<void> {
+  private publishFrames(): Promise<void> {
+    this.publishing = this.publishing.catch(() => undefined).then(() => this.uploadNewFrames());
+    return this.publishing;
+  }
+
+  private async uploadNewFrames(): Promise<void> {
     const last = this.clock?.snapshot().lastFrame;
-    if (!this.workspace.remote || last === null || last === undefined) return;
+    if (this.ended || !this.workspace.remote || last === null || last === undefined) return;
     const names = await readdir(this.path(this.job.data.results)).catch(() => [] as string[]);
     for (const name of names) {
       const frame = /^(\d+)\.json$/.exec(name) ? Number(name.slice(0, -5)) : -1;
@@ -329,6 +337,9 @@ class TrackRun {
   /** Carries out endingFor's decision, then rethrows what BullMQ must see. */
   async end(error: unknown): Promise<never> {
     const { store, metrics } = this.deps;
+    // No frame may be uploaded after the job's objects are deleted below.
+    this.ended = true;
+    await this.publishing.catch(() => undefined);
     const { jobId } = this.job.data;
     const ending = endingFor(error, {
       aborted: this.controller.signal.aborted,
