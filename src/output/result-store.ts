@@ -14,6 +14,16 @@ export interface ResultStore {
   write(record: FrameRecord): Promise<void>;
 }
 
+/** Frames [from, to) a store has, in order. */
+async function readRange(store: Pick<ResultStore, 'read'>, from: number, to: number): Promise<FrameRecord[]> {
+  const out: FrameRecord[] = [];
+  for (let f = from; f < to; f++) {
+    const record = await store.read(f);
+    if (record) out.push(record);
+  }
+  return out;
+}
+
 export class MemoryResults implements ResultStore {
   private readonly frames = new Map<number, FrameRecord>();
 
@@ -56,13 +66,8 @@ export class FileResults implements ResultStore {
   }
 
   /** Frames [from, to) that exist, in order. */
-  async readRange(from: number, to: number): Promise<FrameRecord[]> {
-    const out: FrameRecord[] = [];
-    for (let f = from; f < to; f++) {
-      const record = await this.read(f);
-      if (record) out.push(record);
-    }
-    return out;
+  readRange(from: number, to: number): Promise<FrameRecord[]> {
+    return readRange(this, from, to);
   }
 
   async write(record: FrameRecord): Promise<void> {
@@ -110,12 +115,7 @@ export class StoredResults {
   }
 
   /** Frames [from, to) that exist, in order. */
-  async readRange(from: number, to: number): Promise<FrameRecord[]> {
-    const out: FrameRecord[] = [];
-    for (let f = from; f < to; f++) {
-      const record = await this.read(f);
-      if (record) out.push(record);
-    }
-    return out;
+  readRange(from: number, to: number): Promise<FrameRecord[]> {
+    return readRange(this, from, to);
   }
 }

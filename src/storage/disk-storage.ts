@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
-import { copyFile, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { tempNameFor, writeFileAtomic } from '../util/atomic.js';
+import { copyFileAtomic, writeFileAtomic } from '../util/atomic.js';
 import { checkKey, type ObjectInfo, type ObjectStream, type Storage } from './storage.js';
 
 /**
@@ -37,14 +37,7 @@ export class DiskStorage implements Storage {
     if (path.resolve(file) === target) return;
     await mkdir(path.dirname(target), { recursive: true });
     if (options.move) return rename(file, target);
-    const temp = tempNameFor(target);
-    try {
-      await copyFile(file, temp);
-      await rename(temp, target);
-    } catch (error) {
-      await rm(temp, { force: true });
-      throw error;
-    }
+    await copyFileAtomic(file, target);
   }
 
   async get(key: string): Promise<Buffer | undefined> {
@@ -55,7 +48,7 @@ export class DiskStorage implements Storage {
     const source = this.localPath(key);
     if (path.resolve(file) === source) return (await this.head(key)) !== undefined;
     await mkdir(path.dirname(file), { recursive: true });
-    return copyFile(source, file).then(() => true, ifMissing(false));
+    return copyFileAtomic(source, file).then(() => true, ifMissing(false));
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {

@@ -4,7 +4,6 @@
  * disk budget of kept embeddings, a correction's pending frame records, and
  * the session (objects and speed) a correction continues.
  */
-import { DiskStorage, StorageError } from '../../src/storage/index.js';
 import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -18,6 +17,7 @@ import { jobPaths, jobRelativePaths } from '../../src/jobs/layout.js';
 import { ProgressClock } from '../../src/jobs/track-job.js';
 import { frameRecord, objectRecord } from '../../src/output/masks-json.js';
 import { FileResults } from '../../src/output/result-store.js';
+import { DiskStorage, StorageError } from '../../src/storage/index.js';
 
 const context = (overrides: Partial<EndingContext> = {}): EndingContext => ({
   aborted: false,

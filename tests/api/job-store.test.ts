@@ -3,7 +3,6 @@
  * listing), the retention sweep, and which jobs a submission queues, against
  * a real redis-server.
  */
-import { DiskStorage } from '../../src/storage/index.js';
 import { mkdir, mkdtemp, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -15,6 +14,8 @@ import { QueueRepository } from '../../src/jobs/queue.js';
 import { EMPTY_PROGRESS, type JobRecord } from '../../src/jobs/record.js';
 import { expireJobs } from '../../src/jobs/retention.js';
 import { createLogger } from '../../src/logger.js';
+import { DiskStorage } from '../../src/storage/index.js';
+import { jobRecord } from '../helpers/records.js';
 import { startTestRedis, type RedisServer } from '../helpers/redis.js';
 
 let server: RedisServer;
@@ -45,20 +46,7 @@ const HOUR = 3600_000;
 let n = 0;
 function record(overrides: Partial<JobRecord> = {}): JobRecord {
   const id = `00000000-0000-4000-8000-${String(++n).padStart(12, '0')}`;
-  return {
-    id,
-    state: 'queued',
-    stage: 'queued',
-    progress: EMPTY_PROGRESS,
-    video: { width: 64, height: 48, fps: 10, frames: 5, duration: 0.5 },
-    objects: 1,
-    attempts: 0,
-    revision: 0,
-    revisionDone: -1,
-    createdAt: 1_000_000 + n,
-    updatedAt: 1_000_000 + n,
-    ...overrides,
-  };
+  return jobRecord(id, { createdAt: 1_000_000 + n, updatedAt: 1_000_000 + n, ...overrides });
 }
 
 describe('JobStore', () => {

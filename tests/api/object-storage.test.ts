@@ -19,7 +19,7 @@ import { expireJobs } from '../../src/jobs/retention.js';
 import { createLogger } from '../../src/logger.js';
 import { startService, type Service } from '../../src/service.js';
 import { startTestS3, type TestS3 } from '../helpers/s3.js';
-import { makeMovingShapeClip, type SyntheticClip } from '../helpers/synthetic.js';
+import { makeMovingShapeClip, twoObjectPrompts, type SyntheticClip } from '../helpers/synthetic.js';
 import { eventually, filesUnder, pollJob, startTestService, submission, type TestService } from '../helpers/service.js';
 
 // Small chunks so a short clip has several; one thread each, like single-core machines.
@@ -51,18 +51,8 @@ afterAll(async () => {
   await rm(helperDir, { recursive: true, force: true });
 });
 
-function prompts() {
-  const [x, y] = clip.center(0).map(Math.round);
-  return {
-    objects: [
-      { id: 1, name: 'disc', prompts: [{ frame: 0, points: [[x, y, 1]] }] },
-      { id: 2, name: 'corner', prompts: [{ frame: 3, points: [[12, 12, 1]] }] },
-    ],
-  };
-}
-
 async function runJob(baseUrl: string): Promise<{ id: string; masks: string }> {
-  const response = await fetch(`${baseUrl}/v1/jobs`, { method: 'POST', body: await submission(clip.path, prompts()) });
+  const response = await fetch(`${baseUrl}/v1/jobs`, { method: 'POST', body: await submission(clip.path, twoObjectPrompts(clip)) });
   expect(response.status).toBe(202);
   const { id } = await response.json();
   const job = await pollJob(baseUrl, id, (j) => j.state === 'succeeded' || j.state === 'failed', 240_000);

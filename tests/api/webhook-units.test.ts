@@ -13,11 +13,12 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JobStore, type TerminalEvent } from '../../src/jobs/job-store.js';
 import type { WebhookPayload } from '../../src/jobs/payloads.js';
-import { EMPTY_PROGRESS, type JobRecord, type WebhookStatus } from '../../src/jobs/record.js';
+import { type JobRecord, type WebhookStatus } from '../../src/jobs/record.js';
 import { DeliveryError, deliverWebhook, guardedLookup, type DeliveryRequest } from '../../src/webhooks/deliver.js';
 import { createWebhookProcessor, WebhookAttemptError, type WebhookJob } from '../../src/webhooks/processor.js';
 import { sign, verify } from '../../src/webhooks/signature.js';
 import { checkWebhookUrl, isPrivateAddress, refusedAddress } from '../../src/webhooks/url-policy.js';
+import { jobRecord } from '../helpers/records.js';
 import { startTestRedis, type RedisServer } from '../helpers/redis.js';
 
 const SECRET = 'whsec_0123456789abcdef';
@@ -177,20 +178,11 @@ describe('the webhook sender', () => {
 });
 
 describe('the delivery handler', () => {
-  const record: JobRecord = {
-    id: '6f1c1f0e-8a4e-4c59-9d55-2f5b0d8c1a11',
+  const record = jobRecord('6f1c1f0e-8a4e-4c59-9d55-2f5b0d8c1a11', {
     state: 'cancelled',
-    stage: 'queued',
-    progress: EMPTY_PROGRESS,
     video: { width: 160, height: 120, fps: 8, frames: 8, duration: 1 },
-    objects: 1,
-    attempts: 0,
-    revision: 0,
-    revisionDone: -1,
-    createdAt: 1,
-    updatedAt: 1,
     webhook: { url: 'https://hooks.example.com/h', state: 'pending', attempts: 0 },
-  };
+  });
   const payload: WebhookPayload = { jobId: record.id, state: 'cancelled', revision: 0 };
   const job = (attemptsMade: number, attempts = 3): WebhookJob => ({ id: `${record.id}-webhook-cancelled-0`, data: payload, attemptsMade, opts: { attempts } });
 
@@ -275,19 +267,7 @@ describe("the JobStore's terminal listener", () => {
     await server?.stop();
   });
 
-  const base = (id: string): JobRecord => ({
-    id,
-    state: 'queued',
-    stage: 'queued',
-    progress: EMPTY_PROGRESS,
-    video: { width: 64, height: 48, fps: 10, frames: 5, duration: 0.5 },
-    objects: 1,
-    attempts: 0,
-    revision: 0,
-    revisionDone: -1,
-    createdAt: 1,
-    updatedAt: 1,
-  });
+  const base = (id: string): JobRecord => jobRecord(id);
 
   it('is called once per change into an end state, with the revision that ended', async () => {
     events.length = 0;

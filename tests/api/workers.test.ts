@@ -11,7 +11,7 @@ import { Queue } from 'bullmq';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { QUEUES } from '../../src/jobs/payloads.js';
 import { startService, type Service } from '../../src/service.js';
-import { makeMovingShapeClip, type SyntheticClip } from '../helpers/synthetic.js';
+import { makeMovingShapeClip, twoObjectPrompts, type SyntheticClip } from '../helpers/synthetic.js';
 import { eventually, filesUnder, pollJob, startTestService, submission, type TestService } from '../helpers/service.js';
 
 // Small chunks so a short clip has several; one thread each, like two single-core machines.
@@ -37,19 +37,8 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** Object 1 clicked on frame 0; object 2 first clicked on frame 3, so frames 3..0 also run backward. */
-function prompts() {
-  const [x, y] = clip.center(0).map(Math.round);
-  return {
-    objects: [
-      { id: 1, name: 'disc', prompts: [{ frame: 0, points: [[x, y, 1]] }] },
-      { id: 2, name: 'corner', prompts: [{ frame: 3, points: [[12, 12, 1]] }] },
-    ],
-  };
-}
-
 async function runJob(): Promise<{ masks: string; id: string }> {
-  const response = await fetch(`${t.baseUrl}/v1/jobs`, { method: 'POST', body: await submission(clip.path, prompts()) });
+  const response = await fetch(`${t.baseUrl}/v1/jobs`, { method: 'POST', body: await submission(clip.path, twoObjectPrompts(clip)) });
   expect(response.status).toBe(202);
   const { id } = await response.json();
   const job = await pollJob(t.baseUrl, id, (j) => j.state === 'succeeded' || j.state === 'failed', 240_000);

@@ -473,3 +473,18 @@ export async function makeFrameDir(dir: string, options: { count?: number; width
   }
   return { dir, files, width, height, frames };
 }
+
+/**
+ * The prompts the several-worker tests submit: object 1 clicked on frame 0
+ * (the disc), object 2 first clicked on frame 3 (a corner), so frames 3..0
+ * also run backward.
+ */
+export function twoObjectPrompts(clip: SyntheticClip) {
+  const [x, y] = clip.center(0).map(Math.round);
+  return {
+    objects: [
+      { id: 1, name: 'disc', prompts: [{ frame: 0, points: [[x, y, 1]] }] },
+      { id: 2, name: 'corner', prompts: [{ frame: 3, points: [[12, 12, 1]] }] },
+    ],
+  };
+}
