@@ -34,6 +34,7 @@ export const objectPromptsSchema = z
   .object({
     id: z.number().int().min(1).max(255),
     name: z.string().trim().min(1).max(100).optional(),
+    category: z.string().trim().min(1).max(100).optional(),
     prompts: z.array(framePromptSchema).min(1).max(1000),
   })
   .strict();
@@ -85,6 +86,7 @@ export const correctionObjectSchema = z
   .object({
     id: z.number().int().min(1).max(255),
     name: z.string().trim().min(1).max(100).optional(),
+    category: z.string().trim().min(1).max(100).optional(),
     prompts: z.array(framePromptSchema).min(1).max(1000).optional(),
     absentFrom: z.number().int().nonnegative().optional(),
   })

@@ -76,6 +76,8 @@ export interface ObjectPrompts {
   /** Positive integer, unique in a request; also the pixel value in indexed PNGs. */
   id: number;
   name?: string;
+  /** What kind of thing it is (instances.json's category); objects without one are "object". */
+  category?: string;
   prompts: FramePrompt[];
 }
 
@@ -100,6 +102,7 @@ export interface Prompts {
 export interface ObjectCorrection {
   id: number;
   name?: string;
+  category?: string;
   prompts?: FramePrompt[];
   absentFrom?: number;
 }

@@ -26,6 +26,7 @@ export const jobStatusSchema = z.object({
       overlay: z.string().describe('URL path of overlay.mp4 (Range requests supported)'),
       masks: z.string().describe('URL path of masks.json (per frame, per object COCO RLE masks)'),
       pngZip: z.string().describe('URL path of masks.zip (one indexed PNG per frame, pixel value = object id)'),
+      instances: z.string().optional().describe('URL path of instances.json (YouTube-VIS: one annotation per object, COCO RLE per frame); jobs finished before it existed have none'),
     })
     .optional()
     .describe('set once the first run has succeeded; while a correction runs they are the previous revision\'s, replaced atomically when the new ones are complete'),
@@ -163,6 +164,7 @@ export function toJobStatus(record: JobRecord, link: (path: string, file: string
             overlay: artifact(ARTIFACT_FILES.overlay),
             masks: artifact(ARTIFACT_FILES.masks),
             pngZip: artifact(ARTIFACT_FILES.pngZip),
+            ...(record.artifacts?.includes('instances') ? { instances: artifact(ARTIFACT_FILES.instances) } : {}),
           },
         }
       : {}),

@@ -81,10 +81,11 @@ export function createCorrectProcessor(deps: CorrectJobDeps) {
       await rm(workspace.local(job.data.pngDir), { recursive: true, force: true });
       // The new records and artifacts, each replaced whole; the zip last, as the first run does.
       await workspace.uploadAll(job.data.results);
-      for (const key of [workspace.keys.overlay, workspace.keys.masks, workspace.keys.pngZip]) await workspace.upload(key);
+      for (const key of [workspace.keys.overlay, workspace.keys.masks, workspace.keys.instances, workspace.keys.pngZip]) await workspace.upload(key);
       await workspace.writeText(job.data.session, JSON.stringify({ objects: outcome.objects }));
       clock.stage = 'done';
-      await store.finishRevision(jobId, revision, { progress: clock.snapshot(), objects: outcome.objects.length, lastCorrection: { revision, changes: outcome.changes } });
+      const artifacts = ['overlay', 'masks', 'instances', 'pngZip'] as const;
+      await store.finishRevision(jobId, revision, { progress: clock.snapshot(), objects: outcome.objects.length, artifacts: [...artifacts], lastCorrection: { revision, changes: outcome.changes } });
       const seconds = (performance.now() - started) / 1000;
       metrics.stageSeconds.observe({ stage: 'correcting' }, seconds);
       log.info({ seconds: Number(seconds.toFixed(1)), changes: outcome.changes, embeddings: outcome.embeddings }, 'correction applied');

@@ -12,7 +12,7 @@ import path from 'node:path';
  *   DATA_DIR/jobs/<id>/corrections/<K>.json  the K-th correction, as posted
  *   DATA_DIR/jobs/<id>/out/frames/<n>.json   frame n's records, written as soon as they are final
  *   DATA_DIR/jobs/<id>/out/frames-pending/   a correction's records until it is complete
- *   DATA_DIR/jobs/<id>/out/overlay.mp4, masks.json, masks.zip (png/ while packaging)
+ *   DATA_DIR/jobs/<id>/out/overlay.mp4, masks.json, instances.json, masks.zip (png/ while packaging)
  *   DATA_DIR/previews/<id>/     a web page's upload for live previews: input, video.json, frames/<n>.jpg
  *   DATA_DIR/redis/              the private redis-server's data (when REDIS_URL is unset)
  *   DATA_DIR/scratch/<worker>/   a worker's own files while it runs a job (STORAGE=s3 only)
@@ -27,6 +27,7 @@ export const ARTIFACT_FILES = {
   overlay: 'overlay.mp4',
   masks: 'masks.json',
   pngZip: 'masks.zip',
+  instances: 'instances.json',
 } as const;
 
 export type ArtifactName = keyof typeof ARTIFACT_FILES;
@@ -73,6 +74,7 @@ export function jobRelativePaths(id: string) {
     overlay: path.join(out, ARTIFACT_FILES.overlay),
     masks: path.join(out, ARTIFACT_FILES.masks),
     pngZip: path.join(out, ARTIFACT_FILES.pngZip),
+    instances: path.join(out, ARTIFACT_FILES.instances),
   };
 }
 

@@ -72,7 +72,7 @@ export const webhookStatusSchema = z.object({
 });
 export type WebhookStatus = z.infer<typeof webhookStatusSchema>;
 
-export const ARTIFACT_NAMES = ['overlay', 'masks', 'pngZip'] as const;
+export const ARTIFACT_NAMES = ['overlay', 'masks', 'pngZip', 'instances'] as const;
 export type ArtifactKey = (typeof ARTIFACT_NAMES)[number];
 
 /** The stored record. Times are epoch milliseconds. */

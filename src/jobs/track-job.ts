@@ -243,6 +243,7 @@ class TrackRun {
     await this.workspace.uploadAll(data.results); // all of them: corrections during the run may have rewritten some
     await this.workspace.upload(keys.overlay);
     await this.workspace.upload(keys.masks);
+    await this.workspace.upload(keys.instances);
     await this.workspace.writeText(data.session, JSON.stringify({ objects: result.objects }));
     return { video: result.video, objects: result.objects, revision: result.revision, changes: result.changes, embeddings: result.embeddings };
   }
@@ -326,7 +327,7 @@ class TrackRun {
     const progress = this.clock!.snapshot();
     const lastCorrection = outcome.revision > 0 ? { revision: outcome.revision, changes: outcome.changes } : undefined;
     const objects = outcome.objects?.length; // corrections during the run may have added some
-    const applied = await store.finishRevision(this.job.data.jobId, outcome.revision, { progress, video: outcome.video, objects, artifacts: ['overlay', 'masks', 'pngZip'], lastCorrection });
+    const applied = await store.finishRevision(this.job.data.jobId, outcome.revision, { progress, video: outcome.video, objects, artifacts: ['overlay', 'masks', 'instances', 'pngZip'], lastCorrection });
     if (!applied) throw new RunAbortedError(CANCELLED);
     metrics.stageSeconds.observe({ stage: 'total' }, (finishedAt - record.createdAt) / 1000);
     metrics.jobsFinished.inc({ result: 'succeeded' });

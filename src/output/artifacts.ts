@@ -5,16 +5,17 @@ import { readFrames, VideoWriter, videoWriterOptionsFor, writeIndexedPng } from 
 import { paintMasks } from '../segment/image-files.js';
 import { tempNameFor, writeFileAtomic } from '../util/atomic.js';
 import { masksDocument, recordMask, type FrameRecord, type MasksObject } from './masks-json.js';
+import { instancesDocument } from './instances-json.js';
 import type { ResultStore } from './result-store.js';
 
 /**
- * overlay.mp4, masks.json and the indexed PNGs of a run. Every file is
+ * overlay.mp4, masks.json, instances.json and the indexed PNGs of a run. Every file is
  * written under a temporary name and renamed when complete, so a reader
  * (the API, a download in progress) sees the previous artifact until the
  * new one is whole, and a failed run leaves nothing half-written.
  */
 
-export const OUTPUT_FILES = { overlay: 'overlay.mp4', masks: 'masks.json' } as const;
+export const OUTPUT_FILES = { overlay: 'overlay.mp4', masks: 'masks.json', instances: 'instances.json' } as const;
 
 export interface ArtifactTarget {
   meta: VideoMeta;
@@ -63,7 +64,7 @@ export class ArtifactWriter {
     const { meta, outDir, pngDir } = this.target;
     try {
       await this.video.finish();
-      await writeMasksJson(path.join(outDir, OUTPUT_FILES.masks), meta, objects, results);
+      await writeMasksJson(outDir, meta, objects, results);
       if (pngDir && this.pngTemp) {
         await rm(pngDir, { recursive: true, force: true });
         await rename(this.pngTemp, pngDir);
@@ -80,14 +81,16 @@ export class ArtifactWriter {
   }
 }
 
-export async function writeMasksJson(file: string, meta: VideoMeta, objects: MasksObject[], results: ResultStore): Promise<void> {
+/** masks.json and, from the same records, instances.json (YouTube-VIS) in `outDir`. */
+export async function writeMasksJson(outDir: string, meta: VideoMeta, objects: MasksObject[], results: ResultStore): Promise<void> {
   const frames: FrameRecord[] = [];
   for (let f = 0; f < meta.frames; f++) {
     const record = await results.read(f);
     if (!record) throw new Error(`frame ${f} has no masks: the run is not complete`);
     frames.push(record);
   }
-  await writeFileAtomic(file, JSON.stringify(masksDocument(meta, objects, frames)));
+  await writeFileAtomic(path.join(outDir, OUTPUT_FILES.instances), JSON.stringify(instancesDocument(meta, objects, frames)));
+  await writeFileAtomic(path.join(outDir, OUTPUT_FILES.masks), JSON.stringify(masksDocument(meta, objects, frames)));
 }
 
 /** The masks of a frame record by object id, visible objects only. */

@@ -34,6 +34,7 @@ export interface FrameRecord {
 export interface MasksObject {
   id: number;
   name: string;
+  category?: string;
 }
 
 export function objectRecord(id: number, mask: BinaryMask | undefined, score: number, width: number, height: number): ObjectRecord {

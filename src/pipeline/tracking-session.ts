@@ -39,6 +39,7 @@ export interface EmbeddingSource {
 export interface SessionObject {
   id: number;
   name?: string;
+  category?: string;
   prompts: FramePrompt[];
   /** Gone from this frame on, until a later prompt. */
   absentFrom?: number;
@@ -110,7 +111,7 @@ export class TrackingSession implements PromptSchedule {
 
   /** The objects as masks.json lists them, in the order they were added. */
   get objectList(): MasksObject[] {
-    return [...this.objectStates.values()].map((o) => ({ id: o.id, name: o.name ?? `object ${o.id}` }));
+    return [...this.objectStates.values()].map((o) => ({ id: o.id, name: o.name ?? `object ${o.id}`, ...(o.category ? { category: o.category } : {}) }));
   }
 
   /** The objects with their prompts and absent marks now (what a later correction starts from). */
@@ -127,10 +128,12 @@ export class TrackingSession implements PromptSchedule {
   }
 
   /** Sets an object's prompt on a frame (replacing one there); a new id adds the object. */
-  addPrompts(objectId: number, prompt: FramePrompt, name?: string): void {
-    const object = this.objectStates.get(objectId) ?? { id: objectId, name, prompts: [] };
+  addPrompts(objectId: number, prompt: FramePrompt, labels: Pick<SessionObject, 'name' | 'category'> = {}): void {
+    const { name, category } = labels;
+    const object = this.objectStates.get(objectId) ?? { id: objectId, name, category, prompts: [] };
     object.prompts = [...object.prompts.filter((p) => p.frame !== prompt.frame), prompt].sort((a, b) => a.frame - b.frame);
     if (name) object.name = name;
+    if (category) object.category = category;
     this.objectStates.set(objectId, object);
   }
 
@@ -215,7 +218,7 @@ export class TrackingSession implements PromptSchedule {
           this.runChanges = mergeChanges([...this.runChanges, { objectId: c.id, from: c.absentFrom, to: this.video.frames }]);
           continue;
         }
-        for (const prompt of c.prompts ?? []) this.addPrompts(c.id, prompt, c.name);
+        for (const prompt of c.prompts ?? []) this.addPrompts(c.id, prompt, c);
         const from = Math.min(...(c.prompts ?? []).map((p) => p.frame));
         await closeLane(run, c.id);
         if (from > t) {
@@ -278,7 +281,7 @@ export class TrackingSession implements PromptSchedule {
         changes.push({ objectId: c.id, from: c.absentFrom, to: this.video.frames });
         continue;
       }
-      for (const prompt of c.prompts ?? []) this.addPrompts(c.id, prompt, c.name);
+      for (const prompt of c.prompts ?? []) this.addPrompts(c.id, prompt, c);
       const from = Math.min(...(c.prompts ?? []).map((p) => p.frame));
       const prior = await this.priorOf(c.id, from);
       const backTo = await this.retrackBackward(c.id, from, prior, onStep);
@@ -492,5 +495,5 @@ function mergeChanges(changes: ObjectChange[]): ObjectChange[] {
 
 /** Session objects from submitted prompts. */
 export function sessionObjects(objects: ObjectPrompts[]): SessionObject[] {
-  return objects.map((o) => ({ id: o.id, name: o.name, prompts: o.prompts }));
+  return objects.map((o) => ({ id: o.id, name: o.name, category: o.category, prompts: o.prompts }));
 }

@@ -1,7 +1,7 @@
 /**
  * The service end to end: API + BullMQ worker + inference child (real model,
  * real ffmpeg, real Redis). One click -> overlay.mp4 (with Range), masks.json,
- * masks.zip; cancelling a running and a queued job; deleting a finished one.
+ * instances.json, masks.zip; cancelling a running and a queued job; deleting a finished one.
  */
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -128,7 +128,7 @@ describe('the tracking service', () => {
     expect(after.finishedAt).not.toBeNull();
   });
 
-  it('tracks one click through a clip and serves the overlay (with Range), masks.json and masks.zip', async () => {
+  it('tracks one click through a clip and serves the overlay (with Range), masks.json, instances.json and masks.zip', async () => {
     const id = await submit(clip.path, onePointPrompts(...clip.center(0)));
     const seen = new Set<string>();
     const job = await pollJob(t.baseUrl, id, (j) => {
@@ -148,6 +148,7 @@ describe('the tracking service', () => {
         overlay: `/v1/jobs/${id}/artifacts/overlay.mp4`,
         masks: `/v1/jobs/${id}/artifacts/masks.json`,
         pngZip: `/v1/jobs/${id}/artifacts/masks.zip`,
+        instances: `/v1/jobs/${id}/artifacts/instances.json`,
       },
     });
     expect(seen).toContain('running/tracking');
@@ -188,6 +189,15 @@ describe('the tracking service', () => {
     masks.frames.forEach((frame, i) => {
       expect(frame.objects.map((o) => o.id)).toEqual([1]);
       expect(maskIoU(decodeRle(frame.objects[0].rle), clip.truth(i, 0))).toBeGreaterThan(0.7);
+    });
+
+    // instances.json (YouTube-VIS): the same pixels as masks.json, frame by frame.
+    const instances = (await getJson(t.baseUrl + job.artifacts.instances)).body;
+    expect(instances.videos[0]).toMatchObject({ width: 160, height: 120, length: 8 });
+    expect(instances.categories).toEqual([{ id: 1, name: 'object', supercategory: 'object' }]);
+    expect(instances.annotations).toHaveLength(1);
+    instances.annotations[0].segmentations.forEach((rle: CocoRle, i: number) => {
+      expect(decodeRle(rle).data).toEqual(decodeRle(masks.frames[i].objects[0].rle).data);
     });
 
     // masks.zip: one indexed PNG per frame, named like masks.json's frames.

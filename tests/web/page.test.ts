@@ -233,9 +233,9 @@ describe('the web page', () => {
 
     // The downloads are the job's artifacts.
     const links = await page.evaluate(() =>
-      ['overlay', 'masks', 'zip'].map((name) => document.querySelector<HTMLAnchorElement>(`[data-testid=download-${name}]`)!.getAttribute('href')),
+      ['overlay', 'masks', 'zip', 'instances'].map((name) => document.querySelector<HTMLAnchorElement>(`[data-testid=download-${name}]`)!.getAttribute('href')),
     );
-    expect(links).toEqual([job.artifacts.overlay, job.artifacts.masks, job.artifacts.pngZip]);
+    expect(links).toEqual([job.artifacts.overlay, job.artifacts.masks, job.artifacts.pngZip, job.artifacts.instances]);
     for (const link of links) expect((await context.request.get(`${t.baseUrl}${link}`)).status()).toBe(200);
     const masks = await (await context.request.get(`${t.baseUrl}${job.artifacts.masks}`)).json();
     expect(masks.objects).toEqual([{ id: 1, name: 'disc' }]);

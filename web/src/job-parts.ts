@@ -70,7 +70,7 @@ export class ResultPart {
   private readonly note = h('p', { class: 'success' });
   private readonly video = h('video', { class: 'result-video', controls: true, muted: true, autoplay: true, loop: true, playsinline: true, preload: 'auto', 'data-testid': 'result-video' });
   private readonly downloads = h('ul', { class: 'downloads', 'data-testid': 'downloads' });
-  private readonly links: Record<'overlay' | 'masks' | 'pngZip', HTMLAnchorElement>;
+  private readonly links: Record<'overlay' | 'masks' | 'pngZip' | 'instances', HTMLAnchorElement>;
   private revision = -1;
 
   constructor(job: api.JobStatus) {
@@ -85,6 +85,7 @@ export class ResultPart {
       overlay: link('overlay.mp4', 'the video with the masks painted on', 'download-overlay'),
       masks: link('masks.json', 'per frame and object: COCO RLE mask, box, area', 'download-masks'),
       pngZip: link('masks.zip', 'one PNG per frame, pixel value = object id', 'download-zip'),
+      instances: link('instances.json', 'YouTube-VIS: per object, a COCO RLE mask per frame, for dataset tools', 'download-instances'),
     };
     this.element = h('div', { class: 'job-result' }, this.note, h('div', { class: 'result-frame' }, this.video), this.downloads);
   }
@@ -105,6 +106,8 @@ export class ResultPart {
     this.links.overlay.href = api.revisionUrl(artifacts.overlay, revision);
     this.links.masks.href = api.revisionUrl(artifacts.masks, revision);
     this.links.pngZip.href = api.revisionUrl(artifacts.pngZip, revision);
+    this.links.instances.parentElement!.hidden = !artifacts.instances;
+    if (artifacts.instances) this.links.instances.href = api.revisionUrl(artifacts.instances, revision);
   }
 
   /** Stops a playing video (and its downloading) when the page leaves the job. */

@@ -20,6 +20,7 @@ const ARTIFACTS: Record<string, { name: ArtifactName; type: string; download?: s
   'overlay.mp4': { name: 'overlay', type: 'video/mp4' },
   'masks.json': { name: 'masks', type: 'application/json' },
   'masks.zip': { name: 'pngZip', type: 'application/zip', download: 'masks.zip' },
+  'instances.json': { name: 'instances', type: 'application/json' },
 };
 
 export interface JobsRouterDeps {
