@@ -1,11 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
 import { claimsKeyOf } from '../inference/object-embedding-store.js';
 import type { EmbeddingStoreRef } from '../inference/inference-protocol.js';
 import type { Storage } from '../storage/storage.js';
 import { jobPaths, jobRelativePaths, resolveUnder, scratchDir, type JobPaths } from './layout.js';
+
+/** How often cached inputs of jobs that are over are looked for (and deleted). */
+const INPUT_SWEEP_MS = 3000;
 
 /**
  * A job's files as one worker runs it. On the disk storage a key's file is
@@ -16,9 +19,6 @@ import { jobPaths, jobRelativePaths, resolveUnder, scratchDir, type JobPaths } f
  * uploads each whole (an object appears complete or not at all) and deletes
  * the scratch files when the run ends.
  */
-/** How often cached inputs of jobs that are over are looked for (and deleted). */
-const INPUT_SWEEP_MS = 3000;
-
 export class Workspaces {
   /** This worker's scratch root (object storage only). */
   readonly root: string;
@@ -27,7 +27,7 @@ export class Workspaces {
 
   constructor(
     readonly storage: Storage,
-    dataDir: string,
+    private readonly dataDir: string,
     /** The Redis that holds the chunk claims on object storage (the inference child connects to it by URL). */
     readonly redis: Redis,
     readonly redisUrl: string,
@@ -36,11 +36,8 @@ export class Workspaces {
     /** Inputs kept for reuse: a helper encodes many chunks of one video. */
     private readonly keepInputs = 4,
   ) {
-    this.dataDir = dataDir;
     this.root = path.join(scratchDir(dataDir), `${process.pid}-${randomUUID().slice(0, 8)}`);
   }
-
-  private readonly dataDir: string;
 
   get remote(): boolean {
     return this.storage.localPath('jobs') === undefined;
@@ -187,10 +184,6 @@ export class JobWorkspace {
   /** The run is over: its scratch files go (the job's objects stay). */
   async dispose(): Promise<void> {
     if (this.remote) await rm(this.root, { recursive: true, force: true });
-  }
-
-  async ensureDir(key: string): Promise<void> {
-    await mkdir(this.local(key), { recursive: true });
   }
 }
 

@@ -49,7 +49,7 @@ it('kills a cancelled run that does not stop in time, restarts, and runs the nex
   const outcome = await inference.track(request('after'), { onProgress: (p) => progress.push(p.framesDone) });
   expect(outcome).toMatchObject({ frames: 3, video: { width: 96, height: 72, frames: 3 } });
   expect(progress).toEqual([1, 2, 3]);
-  expect((await readdir(path.join(dir, 'after'))).sort()).toEqual(['embeddings', 'frames', 'masks.json', 'overlay.mp4', 'png']);
+  expect((await readdir(path.join(dir, 'after'))).sort()).toEqual(['embeddings', 'frames', 'instances.json', 'masks.json', 'overlay.mp4', 'png']);
   // Every embedding was consumed by the forward pass; only the chunk bookkeeping is left.
   expect((await readdir(path.join(dir, 'after', 'embeddings'))).sort()).toEqual(['chunk-0.claim', 'chunk-0.done', 'chunk-1.claim', 'chunk-1.done', 'cursor']);
 });
