@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { createApp } from './api/app.js';
+import { InputCopies } from './api/input-copies.js';
 import { PreviewService } from './api/preview-service.js';
 import { WebhookWorker } from './api/webhooks.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
@@ -103,7 +104,9 @@ export async function startService(role: Role, options: StartOptions = {}): Prom
       const webhooks = new WebhookWorker({ config, logger, connection, store });
       cleanups.push(() => webhooks.close());
       webhooks.start();
-      const app = createApp({ config, logger, redis, store, queues, registry, metrics, previews, storage });
+      const inputs = new InputCopies(storage, config.dataDir);
+      cleanups.push(() => inputs.close());
+      const app = createApp({ config, logger, redis, store, queues, registry, metrics, previews, storage, inputs });
       server = await listen(createServer(app), config.port, config.host);
       cleanups.push(() => closeServer(server!));
       logListening(logger, server, config.host);

@@ -16,7 +16,7 @@ import { buildOpenApi } from './openapi.js';
 import { healthRouter } from './routes/health.js';
 import { jobsRouter } from './routes/jobs.js';
 import type { Storage } from '../storage/storage.js';
-import { InputCopies } from './input-copies.js';
+import type { InputCopies } from './input-copies.js';
 import { webRouter } from './web.js';
 import { previewsRouter } from './routes/previews.js';
 import { AccessPolicy, authenticate, rateLimit, securityHeaders } from './security.js';
@@ -33,6 +33,8 @@ export interface AppDeps {
   metrics: Metrics;
   previews: PreviewService;
   storage: Storage;
+  /** The API's local copies of inputs (object storage), closed with the service. */
+  inputs: InputCopies;
 }
 
 /** The HTTP API as an express app (no listen: main.ts and the tests do that). */
@@ -54,8 +56,7 @@ export function createApp(deps: AppDeps): Express {
     next();
   });
 
-  const { storage } = deps;
-  const inputs = new InputCopies(storage, config.dataDir);
+  const { storage, inputs } = deps;
   const jobs = new JobService({ config, store, queues, metrics, logger, storage, onDeleted: (id) => inputs.forget(id) });
   const results = new JobResults({ config, store, queues, jobs, logger, storage, inputs });
   app.use('/v1', authenticate(policy), rateLimit(config.rateLimitPerMinute));

@@ -11,7 +11,7 @@ import { CANCELLED, endingFor, Heartbeat, SHUTDOWN } from './job-run.js';
 import type { JobStore } from './job-store.js';
 import { zipDirectory } from './package.js';
 import type { CorrectPayload, CorrectResult } from './payloads.js';
-import { isTerminal } from './record.js';
+import { ARTIFACT_NAMES, isTerminal } from './record.js';
 import { ProgressClock } from './track-job.js';
 import type { JobWorkspace, Workspaces } from './workspace.js';
 
@@ -81,11 +81,10 @@ export function createCorrectProcessor(deps: CorrectJobDeps) {
       await rm(workspace.local(job.data.pngDir), { recursive: true, force: true });
       // The new records and artifacts, each replaced whole; the zip last, as the first run does.
       await workspace.uploadAll(job.data.results);
-      for (const key of [workspace.keys.overlay, workspace.keys.masks, workspace.keys.instances, workspace.keys.pngZip]) await workspace.upload(key);
+      for (const name of ARTIFACT_NAMES) await workspace.upload(workspace.keys[name]);
       await workspace.writeText(job.data.session, JSON.stringify({ objects: outcome.objects }));
       clock.stage = 'done';
-      const artifacts = ['overlay', 'masks', 'instances', 'pngZip'] as const;
-      await store.finishRevision(jobId, revision, { progress: clock.snapshot(), objects: outcome.objects.length, artifacts: [...artifacts], lastCorrection: { revision, changes: outcome.changes } });
+      await store.finishRevision(jobId, revision, { progress: clock.snapshot(), objects: outcome.objects.length, artifacts: [...ARTIFACT_NAMES], lastCorrection: { revision, changes: outcome.changes } });
       const seconds = (performance.now() - started) / 1000;
       metrics.stageSeconds.observe({ stage: 'correcting' }, seconds);
       log.info({ seconds: Number(seconds.toFixed(1)), changes: outcome.changes, embeddings: outcome.embeddings }, 'correction applied');

@@ -72,7 +72,8 @@ export const webhookStatusSchema = z.object({
 });
 export type WebhookStatus = z.infer<typeof webhookStatusSchema>;
 
-export const ARTIFACT_NAMES = ['overlay', 'masks', 'pngZip', 'instances'] as const;
+/** A finished revision's artifacts, in the order they are stored (the zip last, as it is made last). */
+export const ARTIFACT_NAMES = ['overlay', 'masks', 'instances', 'pngZip'] as const;
 export type ArtifactKey = (typeof ARTIFACT_NAMES)[number];
 
 /** The stored record. Times are epoch milliseconds. */

@@ -1,4 +1,4 @@
-import { readdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import type { Config } from '../config.js';
 import type { Inference, RunningRun, TrackProgressMessage } from '../inference/inference-process.js';
@@ -15,7 +15,7 @@ import { correctionFile } from './layout.js';
 import { zipDirectory } from './package.js';
 import type { TrackPayload, TrackResult } from './payloads.js';
 import type { QueueRepository } from './queue.js';
-import { EMPTY_PROGRESS, isTerminal, type JobProgress, type JobRecord, type JobStage } from './record.js';
+import { ARTIFACT_NAMES, EMPTY_PROGRESS, isTerminal, type JobProgress, type JobRecord, type JobStage } from './record.js';
 import type { JobWorkspace, Workspaces } from './workspace.js';
 
 export { CANCELLED, describeFailure, SHUTDOWN } from './job-run.js';
@@ -129,8 +129,8 @@ export function createTrackProcessor(deps: TrackJobDeps) {
 class TrackRun {
   private readonly workspace: JobWorkspace;
   private readonly files;
-  /** Object storage: frame records uploaded so far (the API serves only those). */
-  private readonly published = new Set<number>();
+  /** Object storage: frame records 0..publishedThrough are uploaded (the API serves only those). */
+  private publishedThrough = -1;
   /** The upload of the newest frames in flight, and whether the run is over (no more uploads: its objects may be deleted). */
   private publishing: Promise<void> = Promise.resolve();
   private ended = false;
@@ -240,7 +240,10 @@ class TrackRun {
     metrics.trackingFps.observe(result.frames / seconds);
     this.log.info({ frames: result.frames, seconds: Number(seconds.toFixed(1)), embeddings: result.embeddings, corrections: result.revision }, 'tracked');
     const { keys } = this.workspace;
-    await this.workspace.uploadAll(data.results); // all of them: corrections during the run may have rewritten some
+    // The frames the beats did not publish; all of them when corrections during the run may have rewritten some.
+    await this.publishing.catch(() => undefined);
+    const published = result.revision > 0 ? -1 : this.publishedThrough;
+    await this.workspace.uploadAll(data.results, (name) => Number.parseInt(name, 10) > published);
     await this.workspace.upload(keys.overlay);
     await this.workspace.upload(keys.masks);
     await this.workspace.upload(keys.instances);
@@ -254,24 +257,20 @@ class TrackRun {
     return this.publishing;
   }
 
+  /** Frames become final in order (lastFrame: every frame up to it is), so they go up in order. */
   private async uploadNewFrames(): Promise<void> {
     const last = this.clock?.snapshot().lastFrame;
     if (this.ended || !this.workspace.remote || last === null || last === undefined) return;
-    const names = await readdir(this.path(this.job.data.results)).catch(() => [] as string[]);
-    for (const name of names) {
-      const frame = /^(\d+)\.json$/.exec(name) ? Number(name.slice(0, -5)) : -1;
-      if (frame < 0 || frame > last || this.published.has(frame)) continue;
-      await this.workspace.upload(`${this.job.data.results}/${name}`);
-      this.published.add(frame);
+    while (this.publishedThrough < last && !this.ended) {
+      await this.workspace.upload(`${this.job.data.results}/${this.publishedThrough + 1}.json`);
+      this.publishedThrough++;
     }
   }
 
   /** The progress the API may show: on object storage, no frame beyond the uploaded ones. */
   private visible(progress: JobProgress): JobProgress {
     if (!this.workspace.remote || progress.lastFrame === null || this.clock?.stage !== 'tracking') return progress;
-    let upTo = -1;
-    while (this.published.has(upTo + 1)) upTo++;
-    return { ...progress, lastFrame: upTo < 0 ? null : Math.min(upTo, progress.lastFrame) };
+    return { ...progress, lastFrame: this.publishedThrough < 0 ? null : Math.min(this.publishedThrough, progress.lastFrame) };
   }
 
   /** Another job neither tracking nor correcting (this one counts as idle: its tracking is over). */
@@ -327,7 +326,7 @@ class TrackRun {
     const progress = this.clock!.snapshot();
     const lastCorrection = outcome.revision > 0 ? { revision: outcome.revision, changes: outcome.changes } : undefined;
     const objects = outcome.objects?.length; // corrections during the run may have added some
-    const applied = await store.finishRevision(this.job.data.jobId, outcome.revision, { progress, video: outcome.video, objects, artifacts: ['overlay', 'masks', 'instances', 'pngZip'], lastCorrection });
+    const applied = await store.finishRevision(this.job.data.jobId, outcome.revision, { progress, video: outcome.video, objects, artifacts: [...ARTIFACT_NAMES], lastCorrection });
     if (!applied) throw new RunAbortedError(CANCELLED);
     metrics.stageSeconds.observe({ stage: 'total' }, (finishedAt - record.createdAt) / 1000);
     metrics.jobsFinished.inc({ result: 'succeeded' });

@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import express, { Router, type Request, type Response } from 'express';
 import { jobRelativePaths, type ArtifactName } from '../../jobs/layout.js';
 import type { JobRecord } from '../../jobs/record.js';
-import { StorageError, type Storage } from '../../storage/storage.js';
+import type { Storage } from '../../storage/storage.js';
 import { ApiError, badRequest } from '../errors.js';
 import type { JobResults } from '../job-results.js';
 import type { JobService } from '../job-service.js';
@@ -153,13 +153,8 @@ export function jobsRouter(deps: JobsRouterDeps): Router {
 
 /** An object from remote storage, streamed through: a Range is passed on (206), so a <video> can seek. */
 async function sendObject(storage: Storage, key: string, req: Request, res: Response): Promise<void> {
-  let object;
-  try {
-    object = await storage.stream(key, req.headers.range);
-  } catch (error) {
-    if (error instanceof StorageError && error.code === 'storage_bad_range') throw new ApiError(416, 'range_not_satisfiable', error.message);
-    throw error;
-  }
+  // A range outside the object is a StorageError the error handler answers 416, as for a file on disk.
+  const object = await storage.stream(key, req.headers.range);
   if (!object) throw new ApiError(404, 'not_found', `${key.split('/').pop()} is gone`);
   res.status(object.status).set({ 'Accept-Ranges': 'bytes', 'Content-Length': String(object.contentLength) });
   if (object.contentRange) res.set('Content-Range', object.contentRange);
