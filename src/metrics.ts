@@ -25,7 +25,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     registry,
     stageSeconds: new Histogram({
       name: 'clipmask_stage_duration_seconds',
-      help: 'Time spent per stage: probe (in the API request), queue_wait, tracking, packaging, total (submission to finish), embed_chunk (a helper encoding a chunk)',
+      help: 'Time spent per stage: probe (in the API request), queue_wait, tracking, packaging, total (submission to finish), embed_chunk (a helper encoding a chunk), rendering (one render job)',
       labelNames: ['stage'],
       buckets: [0.05, 0.25, 1, 5, 15, 30, 60, 120, 300, 600, 1200, 3600],
       registers: [registry],

@@ -1,4 +1,16 @@
 import { z } from 'zod';
+import {
+  DEFAULT_OUTPUTS,
+  isRenderOutput,
+  MAX_RENDERS_PER_JOB,
+  OUTPUT_NAMES,
+  RENDER_OUTPUTS,
+  renderFileName,
+  renderRequestSchema,
+  renderSpec,
+  type RenderRequest,
+  type RenderSpec,
+} from './output/render-spec.js';
 import { SPEEDS, type Correction, type Prompts, type VideoMeta } from './types.js';
 
 /**
@@ -66,15 +78,50 @@ export const webhookSchema = z
   .max(2048)
   .describe('https URL POSTed the job status (signed: ClipMask-Signature) when the job succeeds, fails or is cancelled; http only to localhost');
 
+/**
+ * What the job should give: output names (a render by name gets its
+ * defaults) or render requests. overlay.mp4, masks.json, masks.zip and
+ * instances.json are made whatever the list says; the renders are made from
+ * masks.json once the tracking is done.
+ */
+export const outputsSchema = z
+  .array(z.union([z.enum(OUTPUT_NAMES, { error: `must be one of ${OUTPUT_NAMES.join(', ')}, or a render request` }), renderRequestSchema]))
+  .max(MAX_RENDERS_PER_JOB)
+  .describe(`what to produce; default ${JSON.stringify(DEFAULT_OUTPUTS)}. Renders: ${RENDER_OUTPUTS.join(', ')} (by name, or {output, objects, feather, effect})`);
+
+/** A render request's objects must be among the prompts' objects. */
+function outputObjectsKnown(value: { objects: { id: number }[]; outputs?: Prompts['outputs'] }, ctx: z.RefinementCtx): void {
+  const ids = new Set(value.objects.map((o) => o.id));
+  value.outputs?.forEach((output, i) => {
+    if (typeof output === 'string') return;
+    output.objects?.forEach((id, j) => {
+      if (!ids.has(id)) ctx.addIssue({ code: 'custom', path: ['outputs', i, 'objects', j], message: `object ${id} is not among the prompts' objects` });
+    });
+  });
+}
+
+/** The renders a submission asked for, defaults filled, one per file (the first of duplicates). */
+export function requestedRenders(prompts: Pick<Prompts, 'outputs'>): RenderSpec[] {
+  const specs = new Map<string, RenderSpec>();
+  for (const output of prompts.outputs ?? []) {
+    if (typeof output === 'string' && !isRenderOutput(output)) continue;
+    const spec = renderSpec(typeof output === 'string' ? { output } : output);
+    if (!specs.has(renderFileName(spec))) specs.set(renderFileName(spec), spec);
+  }
+  return [...specs.values()];
+}
+
 export function promptsSchema(maxObjects = 16) {
   return z
     .object({
       objects: z.array(objectPromptsSchema).min(1, 'at least one object is needed').max(maxObjects, `at most ${maxObjects} objects`),
       speed: speedSchema.optional(),
       webhook: webhookSchema.optional(),
+      outputs: outputsSchema.optional(),
     })
     .strict()
-    .superRefine(uniqueObjectIds) satisfies z.ZodType<Prompts, unknown>;
+    .superRefine(uniqueObjectIds)
+    .superRefine(outputObjectsKnown) satisfies z.ZodType<Prompts, unknown>;
 }
 
 /**
@@ -127,6 +174,11 @@ export function parsePrompts(json: string, maxObjects?: number): Prompts {
     throw new PromptsError('prompts are not valid JSON', 'prompts');
   }
   return checked(promptsSchema(maxObjects), value, 'prompts');
+}
+
+/** Validates a render request (POST /v1/jobs/:id/renders); throws PromptsError naming the field. */
+export function parseRenderRequest(value: unknown): RenderRequest {
+  return checked(renderRequestSchema, value, 'body');
 }
 
 /** Validates a parsed correction body; throws PromptsError naming the field. */

@@ -12,6 +12,8 @@
  * every boundary (the decoder's {x, y, label} is segment/'s own).
  */
 
+import type { OutputName, RenderRequest } from './output/render-spec.js';
+
 /** What ffprobe (or a frame directory) tells us about the input, after rotation is applied. */
 export interface VideoMeta {
   /** Displayed width in pixels (rotation metadata already applied). */
@@ -96,6 +98,8 @@ export interface Prompts {
   speed?: Speed;
   /** The service POSTs the job's end here (ignored by the CLI). */
   webhook?: string;
+  /** Output names or render requests (output/render-spec.ts); renders are made after the tracking. */
+  outputs?: (OutputName | RenderRequest)[];
 }
 
 /** One object in a correction: new prompts, or gone from a frame on. Validated by `correctionSchema`. */

@@ -3,17 +3,18 @@ import type { Config } from '../config.js';
 import type { JobStore } from '../jobs/job-store.js';
 import { correctionFile, jobRelativePaths, sessionPaths } from '../jobs/layout.js';
 import type { QueueRepository } from '../jobs/queue.js';
-import type { JobRecord } from '../jobs/record.js';
+import { newRender, type JobRecord, type RenderRecord } from '../jobs/record.js';
 import type { Logger } from '../logger.js';
 import { probeInput, readFrames } from '../media/index.js';
 import { masksOf } from '../output/artifacts.js';
 import type { FrameRecord } from '../output/masks-json.js';
 import { StoredResults } from '../output/result-store.js';
-import { checkPromptsAgainstVideo, parseCorrection, parsePrompts, PromptsError } from '../prompts.js';
+import { checkPromptsAgainstVideo, parseCorrection, parsePrompts, parseRenderRequest, PromptsError } from '../prompts.js';
+import { MAX_RENDERS_PER_JOB, renderSpec, type RenderSpec } from '../output/render-spec.js';
 import { paintMasks } from '../segment/image-files.js';
 import type { Storage } from '../storage/storage.js';
 import type { Correction, VideoMeta } from '../types.js';
-import { ApiError, badRequest, fromPromptsError } from './errors.js';
+import { ApiError, badRequest, fromPromptsError, notFound } from './errors.js';
 import type { InputCopies } from './input-copies.js';
 import type { JobService } from './job-service.js';
 import type { JobMasks } from './schemas.js';
@@ -118,6 +119,46 @@ export class JobResults {
     });
     logger.info({ jobId: id, revision, objects: correction.objects.map((o) => o.id) }, 'correction filed');
     return { revision };
+  }
+
+  /**
+   * Asks for a render of a succeeded job, made from its newest masks by a
+   * `render` job. The same render again is the same file: answered with its
+   * record as it is (a failed one is queued again). `queued` tells whether
+   * a render job was queued.
+   */
+  async render(id: string, body: unknown, owner: string): Promise<{ render: RenderRecord; queued: boolean }> {
+    const { store, queues, logger } = this.deps;
+    const record = await this.deps.jobs.get(id, owner);
+    if (record.state !== 'succeeded') {
+      throw new ApiError(409, 'job_not_succeeded', `job ${id} is ${record.state}${record.stage === 'correcting' ? ' (correcting)' : ''}: renders are made from a succeeded job's masks`, { field: 'id' });
+    }
+    const spec = await this.renderChecked(id, body);
+    const wanted = newRender(spec, record.revisionDone);
+    const outcome = await store.addRender(id, wanted, MAX_RENDERS_PER_JOB);
+    if (outcome === 'no job') throw notFound(`no job ${id}`);
+    if (outcome === 'full') throw new ApiError(409, 'too_many_renders', `job ${id} has ${MAX_RENDERS_PER_JOB} renders, the most one job keeps`, { field: 'body' });
+    const existing = outcome === 'exists' ? (await store.get(id))?.renders?.find((r) => r.file === wanted.file) : undefined;
+    if (existing && existing.state !== 'failed') return { render: existing, queued: false };
+    if (existing) await store.patchRender(id, wanted.file, { state: 'queued', revision: record.revisionDone, error: null });
+    const paths = jobRelativePaths(id);
+    await queues.addRender({ jobId: id, file: wanted.file, revision: record.revisionDone, input: paths.input, masks: paths.masks });
+    logger.info({ jobId: id, render: wanted.file, revision: record.revisionDone }, 'render queued');
+    return { render: { ...(existing ?? wanted), state: 'queued', revision: record.revisionDone }, queued: true };
+  }
+
+  /** The body as a render of this job: the schema, and objects the job has. */
+  private async renderChecked(id: string, body: unknown): Promise<RenderSpec> {
+    try {
+      const request = parseRenderRequest(body);
+      const known = await this.knownObjects(id);
+      request.objects?.forEach((objectId, i) => {
+        if (!known.has(objectId)) throw new PromptsError(`objects[${i}]: job ${id} has no object ${objectId}`, `objects[${i}]`, 'unknown_object');
+      });
+      return renderSpec(request);
+    } catch (error) {
+      throw error instanceof PromptsError ? fromPromptsError(error, 'body') : error;
+    }
   }
 
   /** The body as a correction of this job: the schema, the video's bounds, and objects that exist where they must. */

@@ -2,13 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import type { Config } from '../config.js';
 import { ANONYMOUS_OWNER, type JobStore } from '../jobs/job-store.js';
-import { ARTIFACT_FILES, isJobId, jobRelativePaths, sessionPaths, type ArtifactName } from '../jobs/layout.js';
+import { ARTIFACT_FILES, isJobId, jobRelativePaths, renderKey, sessionPaths, type ArtifactName } from '../jobs/layout.js';
+import type { RenderOutput } from '../output/render-spec.js';
 import type { QueueRepository } from '../jobs/queue.js';
-import { EMPTY_PROGRESS, isTerminal, type JobRecord } from '../jobs/record.js';
+import { EMPTY_PROGRESS, isTerminal, newRender, type JobRecord } from '../jobs/record.js';
 import type { Logger } from '../logger.js';
 import { probeInput } from '../media/index.js';
 import type { Metrics } from '../metrics.js';
-import { checkPromptsAgainstVideo, parsePrompts, PromptsError } from '../prompts.js';
+import { checkPromptsAgainstVideo, parsePrompts, PromptsError, requestedRenders } from '../prompts.js';
 import type { ObjectInfo, Storage } from '../storage/storage.js';
 import type { Prompts, VideoMeta } from '../types.js';
 import { ApiError, badRequest, fromPromptsError, notFound } from './errors.js';
@@ -122,6 +123,7 @@ export class JobService {
       revision: 0,
       revisionDone: -1,
       ...webhook,
+      renders: requestedRenders(prompts).map((spec) => newRender(spec, 0, now)),
       createdAt: now,
       updatedAt: now,
     };
@@ -222,5 +224,21 @@ export class JobService {
     const info = await this.deps.storage.head(jobRelativePaths(id)[name]);
     if (!info) throw notFound(`the ${ARTIFACT_FILES[name]} of job ${id} is gone`);
     return info;
+  }
+
+  /** A job's render by file name; 404 until it has been made. */
+  async render(id: string, file: string, owner: string | undefined): Promise<ObjectInfo & { output: RenderOutput }> {
+    const record = await this.get(id, owner);
+    const render = record.renders?.find((r) => r.file === file);
+    if (!render) {
+      const names = [...Object.values(ARTIFACT_FILES), ...(record.renders ?? []).map((r) => r.file)];
+      throw new ApiError(404, 'not_found', `no artifact "${file}": job ${id} has ${names.join(', ')}`);
+    }
+    if (render.state !== 'succeeded' || render.fileRevision === undefined) {
+      throw new ApiError(404, 'artifact_not_ready', `the render ${file} of job ${id} is ${render.state}`);
+    }
+    const info = await this.deps.storage.head(renderKey(id, render.fileRevision, file));
+    if (!info) throw notFound(`the ${file} of job ${id} is gone`);
+    return { ...info, output: render.output };
   }
 }

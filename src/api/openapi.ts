@@ -10,8 +10,10 @@ import {
   previewMaskSchema,
   previewSessionSchema,
   readyResponseSchema,
+  renderStatusSchema,
   submitResponseSchema,
 } from './schemas.js';
+import { OUTPUT_PURPOSES, RENDER_OUTPUTS, renderRequestSchema } from '../output/render-spec.js';
 
 /**
  * /v1/openapi.json, generated from the zod schemas the handlers use (and the
@@ -30,11 +32,13 @@ function componentSchemas(config: Config): Record<string, JsonObject> {
   registry.add(healthResponseSchema, { id: 'Health' });
   registry.add(previewSessionSchema, { id: 'PreviewSession' });
   registry.add(previewMaskSchema, { id: 'PreviewMask' });
+  registry.add(renderStatusSchema, { id: 'RenderStatus' });
   const outputs = z.toJSONSchema(registry, { uri: (id) => `#/components/schemas/${id}`, io: 'output', unrepresentable: 'any' }).schemas;
   const previewRequest = z.toJSONSchema(previewMaskRequestSchema, { io: 'input', unrepresentable: 'any' }) as JsonObject;
+  const renderRequest = z.toJSONSchema(renderRequestSchema, { io: 'input', unrepresentable: 'any' }) as JsonObject;
 
   const prompts = z.toJSONSchema(promptsSchema(config.limits.maxObjects), { io: 'input', unrepresentable: 'any' }) as JsonObject;
-  const all: Record<string, JsonObject> = { ...(outputs as Record<string, JsonObject>), Prompts: prompts, PreviewMaskRequest: previewRequest };
+  const all: Record<string, JsonObject> = { ...(outputs as Record<string, JsonObject>), Prompts: prompts, PreviewMaskRequest: previewRequest, RenderRequest: renderRequest };
   for (const schema of Object.values(all)) {
     delete schema.$schema;
     delete schema.$id;
@@ -122,6 +126,8 @@ export function buildOpenApi(config: Config): JsonObject {
           ['overlay.mp4', 'video/mp4', 'The input with the masks painted over it; supports Range requests'],
           ['masks.json', 'application/json', 'Per frame and object: COCO RLE mask, bbox, area, score, visible'],
           ['masks.zip', 'application/zip', 'One indexed PNG per frame (pixel value = object id)'],
+          ['instances.json', 'application/json', OUTPUT_PURPOSES['instances.json']],
+          ['{render}', 'video/*', `A render by its file name (renders[].file in the status): ${RENDER_OUTPUTS.join(', ')} and their variants`],
         ].map(([file, type, description]) => [
           `/v1/jobs/{id}/artifacts/${file}`,
           {
@@ -137,6 +143,23 @@ export function buildOpenApi(config: Config): JsonObject {
           },
         ]),
       ),
+      '/v1/jobs/{id}/renders': {
+        post: {
+          summary: 'Ask for a render of a succeeded job (cut-out, matte, effect), made from its newest masks',
+          description: Object.entries(OUTPUT_PURPOSES)
+            .filter(([name]) => (RENDER_OUTPUTS as readonly string[]).includes(name))
+            .map(([name, purpose]) => `${name}: ${purpose}.`)
+            .join(' '),
+          parameters: [idParam],
+          requestBody: { required: true, content: json('RenderRequest') },
+          responses: {
+            '202': { description: 'Queued: the render appears in the status (renders[]) and succeeds with a url', content: json('RenderStatus') },
+            '200': { description: 'The same render was already asked for: how it is going', content: json('RenderStatus') },
+            '400': errorResponse('An unknown output or effect, a bad feather, or objects the job does not have (error.details.field names it)'),
+            '409': errorResponse('The job has not succeeded (queued, running, correcting, failed or cancelled), or has the most renders one job keeps'),
+          },
+        },
+      },
       '/v1/previews': {
         post: {
           summary: 'Upload a video for live previews (what the web page uses before submitting a job)',

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ARTIFACT_FILES } from '../jobs/layout.js';
 import { boxSchema, MAX_POINTS_PER_PROMPT, promptPointSchema } from '../prompts.js';
-import { correctionSummarySchema, jobErrorSchema, jobProgressSchema, jobStageSchema, jobStateSchema, jobVideoSchema, webhookStatusSchema, type JobRecord } from '../jobs/record.js';
+import { correctionSummarySchema, renderRecordSchema, jobErrorSchema, jobProgressSchema, jobStageSchema, jobStateSchema, jobVideoSchema, webhookStatusSchema, type JobRecord, type RenderRecord } from '../jobs/record.js';
 
 /**
  * The API's request and response shapes. Handlers build answers through
@@ -11,6 +11,11 @@ import { correctionSummarySchema, jobErrorSchema, jobProgressSchema, jobStageSch
 export const jobIdSchema = z.uuid().describe('the job id, a random UUID');
 
 const isoTime = z.iso.datetime();
+
+export const renderStatusSchema = renderRecordSchema.omit({ fileRevision: true, updatedAt: true }).extend({
+  url: z.string().optional().describe('where to download it (Range requests supported), once it has succeeded'),
+});
+export type RenderStatus = z.infer<typeof renderStatusSchema>;
 
 export const jobStatusSchema = z.object({
   id: jobIdSchema,
@@ -32,6 +37,7 @@ export const jobStatusSchema = z.object({
     .describe('set once the first run has succeeded; while a correction runs they are the previous revision\'s, replaced atomically when the new ones are complete'),
   revision: z.number().int().nonnegative().describe('the newest revision: 0 is the first run, K the K-th correction (POST /v1/jobs/:id/corrections)'),
   lastCorrection: correctionSummarySchema.optional().describe('what the newest finished correction re-tracked'),
+  renders: z.array(renderStatusSchema).optional().describe('renders asked for at submission (`outputs`) or with POST /v1/jobs/:id/renders, by file name'),
   webhook: webhookStatusSchema.optional().describe("set when the submission gave a webhook: its URL and how the newest delivery went (sent when the job succeeds, fails or is cancelled)"),
   createdAt: isoTime,
   startedAt: isoTime.nullable(),
@@ -145,6 +151,12 @@ export type JobMasks = z.infer<typeof jobMasksSchema>;
 
 export const correctionResponseSchema = z.object({ revision: z.number().int().positive() });
 
+/** A render as the status shows it: with its download URL once it is made. */
+export function toRenderStatus(id: string, render: RenderRecord, link: (path: string, file: string) => string = (path) => path): RenderStatus {
+  const { fileRevision: _file, updatedAt: _updated, ...shown } = render;
+  return { ...shown, ...(render.state === 'succeeded' ? { url: link(`/v1/jobs/${id}/artifacts/${render.file}`, render.file) } : {}) };
+}
+
 /** The public view of a record; `link` turns an artifact's path into the URL to give out (signed when keys are on). */
 export function toJobStatus(record: JobRecord, link: (path: string, file: string) => string = (path) => path): JobStatus {
   const base = `/v1/jobs/${record.id}`;
@@ -170,6 +182,7 @@ export function toJobStatus(record: JobRecord, link: (path: string, file: string
       : {}),
     revision: record.revision,
     ...(record.lastCorrection ? { lastCorrection: record.lastCorrection } : {}),
+    ...(record.renders ? { renders: record.renders.map((r) => toRenderStatus(record.id, r, link)) } : {}),
     ...(record.webhook ? { webhook: record.webhook } : {}),
     createdAt: iso(record.createdAt)!,
     startedAt: iso(record.startedAt),

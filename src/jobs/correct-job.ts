@@ -12,6 +12,8 @@ import type { JobStore } from './job-store.js';
 import { zipDirectory } from './package.js';
 import type { CorrectPayload, CorrectResult } from './payloads.js';
 import { ARTIFACT_NAMES, isTerminal } from './record.js';
+import type { QueueRepository } from './queue.js';
+import { queueRenders } from './render-job.js';
 import { ProgressClock } from './track-job.js';
 import type { JobWorkspace, Workspaces } from './workspace.js';
 
@@ -31,6 +33,7 @@ import type { JobWorkspace, Workspaces } from './workspace.js';
 export interface CorrectJobDeps {
   config: Config;
   store: JobStore;
+  queues: QueueRepository;
   inference: Inference;
   metrics: Metrics;
   logger: Logger;
@@ -43,7 +46,7 @@ type CorrectJob = Job<CorrectPayload, CorrectResult, 'correct'>;
 const TURN_DELAY_MS = 1000;
 
 export function createCorrectProcessor(deps: CorrectJobDeps) {
-  const { config, store, inference, metrics, logger, workspaces } = deps;
+  const { config, store, queues, inference, metrics, logger, workspaces } = deps;
 
   return async function processCorrect(job: CorrectJob, token?: string, signal?: AbortSignal): Promise<CorrectResult> {
     const { jobId, revision } = job.data;
@@ -84,6 +87,7 @@ export function createCorrectProcessor(deps: CorrectJobDeps) {
       for (const name of ARTIFACT_NAMES) await workspace.upload(workspace.keys[name]);
       await workspace.writeText(job.data.session, JSON.stringify({ objects: outcome.objects }));
       clock.stage = 'done';
+      await queueRenders(store, queues, jobId, revision);
       await store.finishRevision(jobId, revision, { progress: clock.snapshot(), objects: outcome.objects.length, artifacts: [...ARTIFACT_NAMES], lastCorrection: { revision, changes: outcome.changes } });
       const seconds = (performance.now() - started) / 1000;
       metrics.stageSeconds.observe({ stage: 'correcting' }, seconds);

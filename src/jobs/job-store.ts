@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { EMPTY_PROGRESS, isTerminal, JOB_STATES, type JobRecord, type JobState } from './record.js';
+import { EMPTY_PROGRESS, isTerminal, JOB_STATES, type JobRecord, type JobState, type RenderRecord } from './record.js';
 
 /**
  * Job records in Redis: one hash per job, a sorted set of ids by createdAt
@@ -19,7 +19,7 @@ export interface UpdateGuard {
 export type UpdateOutcome = { applied: true; state: JobState } | { applied: false; state: JobState } | { applied: false; state: undefined };
 
 /** A partial record; `null` removes a field (e.g. a previous attempt's error). */
-export type JobPatch = { [K in keyof Omit<JobRecord, 'id' | 'createdAt'>]?: JobRecord[K] | null };
+export type JobPatch = { [K in keyof Omit<JobRecord, 'id' | 'createdAt' | 'renders'>]?: JobRecord[K] | null };
 
 const UPDATE_SCRIPT = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
@@ -105,7 +105,41 @@ end
 return {1, new, state}
 `;
 
+// A new render of a job that exists, unless the job has ARGV[3] renders already.
+const ADD_RENDER_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'no job' end
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 'exists' end
+local count = 0
+for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if string.sub(field, 1, 7) == 'render:' then count = count + 1 end
+end
+if count >= tonumber(ARGV[3]) then return 'full' end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 'added'
+`;
+
+// Changes a render if it is still for revision ARGV[3] ('' for any): a render
+// made from masks a correction has replaced meanwhile is not recorded.
+const PATCH_RENDER_SCRIPT = `
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if not current then return 0 end
+local render = cjson.decode(current)
+if ARGV[3] ~= '' and render.revision ~= tonumber(ARGV[3]) then return 0 end
+for field, value in pairs(cjson.decode(ARGV[2])) do
+  if value == cjson.null then render[field] = nil else render[field] = value end
+end
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(render))
+return 1
+`;
+
 type Encoded = Record<string, string>;
+
+/** Each render is a field of the job's hash, so two workers' renders never overwrite each other's state. */
+const RENDER_FIELD = 'render:';
+const renderField = (file: string) => `${RENDER_FIELD}${file}`;
+
+export type AddRenderOutcome = 'added' | 'exists' | 'full' | 'no job';
+export type RenderPatch = { [K in keyof Omit<RenderRecord, 'file'>]?: RenderRecord[K] | null };
 
 /** A job has just entered a terminal state: its revision then (for succeeded, the revision that finished). */
 export interface TerminalEvent {
@@ -139,13 +173,19 @@ function encodeValue(field: string, value: unknown): string {
 function decode(hash: Encoded): JobRecord | undefined {
   if (!hash.id || !hash.state) return undefined;
   const record: Record<string, unknown> = {};
+  const renders: RenderRecord[] = [];
   for (const [field, value] of Object.entries(hash)) {
+    if (field.startsWith(RENDER_FIELD)) {
+      renders.push(JSON.parse(value) as RenderRecord);
+      continue;
+    }
     record[field] = JSON_FIELDS.has(field) ? JSON.parse(value) : NUMBER_FIELDS.has(field) ? Number(value) : value;
   }
   // Records written before a field existed.
   record.progress = { ...EMPTY_PROGRESS, ...(record.progress as object) };
   record.revision ??= 0;
   record.revisionDone ??= record.state === 'succeeded' ? 0 : -1;
+  if (renders.length) record.renders = renders.sort((a, b) => (a.file < b.file ? -1 : 1));
   return record as unknown as JobRecord;
 }
 
@@ -189,7 +229,9 @@ export class JobStore {
    */
   async createIfRoom(record: JobRecord, limit: number): Promise<boolean> {
     const fields: Encoded = {};
-    for (const [field, value] of Object.entries(record)) if (value !== undefined) fields[field] = encodeValue(field, value);
+    const { renders, ...rest } = record;
+    for (const [field, value] of Object.entries(rest)) if (value !== undefined) fields[field] = encodeValue(field, value);
+    for (const render of renders ?? []) fields[renderField(render.file)] = JSON.stringify(render);
     const keys = [this.key(record.id), this.indexKey, this.countsKey, this.ownerIndexKey(record.owner ?? ANONYMOUS_OWNER)];
     const created = await this.redis.eval(CREATE_SCRIPT, keys.length, ...keys, limit, record.createdAt, record.id, record.state, JSON.stringify(fields));
     return created === 1;
@@ -239,6 +281,21 @@ export class JobStore {
     const reply = (await this.redis.eval(FINISH_REVISION_SCRIPT, 2, this.key(id), this.countsKey, done, JSON.stringify(encoded), Date.now())) as [number, string, string?];
     if (reply[0] === 1) await this.announceIfTerminal(id, reply[2], reply[1] as JobState, done);
     return reply[0] === 1;
+  }
+
+  /** Records a new render of a job (state as given); refused when the job is gone, has it, or has `limit` renders. */
+  async addRender(id: string, render: RenderRecord, limit: number): Promise<AddRenderOutcome> {
+    return (await this.redis.eval(ADD_RENDER_SCRIPT, 1, this.key(id), renderField(render.file), JSON.stringify(render), limit)) as AddRenderOutcome;
+  }
+
+  /**
+   * Applies `patch` to a render (`null` removes a field) if it is still for
+   * masks revision `revision` (any when undefined). Returns whether it was applied.
+   */
+  async patchRender(id: string, file: string, patch: RenderPatch, revision?: number): Promise<boolean> {
+    const encoded = { ...patch, updatedAt: Date.now() };
+    const reply = await this.redis.eval(PATCH_RENDER_SCRIPT, 1, this.key(id), renderField(file), JSON.stringify(encoded), revision === undefined ? '' : String(revision));
+    return reply === 1;
   }
 
   /** Newest first; only `owner`'s jobs when given. */

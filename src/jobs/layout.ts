@@ -13,6 +13,8 @@ import path from 'node:path';
  *   DATA_DIR/jobs/<id>/out/frames/<n>.json   frame n's records, written as soon as they are final
  *   DATA_DIR/jobs/<id>/out/frames-pending/   a correction's records until it is complete
  *   DATA_DIR/jobs/<id>/out/overlay.mp4, masks.json, instances.json, masks.zip (png/ while packaging)
+ *   DATA_DIR/jobs/<id>/out/renders/<revision>/<file>  renders (cutout.webm, ...), per masks revision, so a
+ *                                render of older masks never overwrites a newer one
  *   DATA_DIR/previews/<id>/     a web page's upload for live previews: input, video.json, frames/<n>.jpg
  *   DATA_DIR/redis/              the private redis-server's data (when REDIS_URL is unset)
  *   DATA_DIR/scratch/<worker>/   a worker's own files while it runs a job (STORAGE=s3 only)
@@ -75,7 +77,13 @@ export function jobRelativePaths(id: string) {
     masks: path.join(out, ARTIFACT_FILES.masks),
     pngZip: path.join(out, ARTIFACT_FILES.pngZip),
     instances: path.join(out, ARTIFACT_FILES.instances),
+    renders: path.join(out, 'renders'),
   };
+}
+
+/** Where a render made from masks revision `revision` is stored (relative to DATA_DIR). */
+export function renderKey(id: string, revision: number, file: string): string {
+  return path.join(jobRelativePaths(id).renders, String(revision), file);
 }
 
 export type JobPaths = ReturnType<typeof jobRelativePaths>;

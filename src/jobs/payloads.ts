@@ -9,7 +9,9 @@
  * in frame order; idle workers pick the embed jobs and encode those chunks
  * into the job's embedding store ahead of it (see shared-embeddings.ts).
  * With one worker, the track job simply encodes every chunk itself and the
- * embed jobs find nothing left to do.
+ * embed jobs find nothing left to do. A `render` job (ffmpeg and painting,
+ * no model) makes a render from masks.json and the source; it also takes a
+ * worker slot, as it is CPU work.
  */
 
 export const QUEUES = {
@@ -63,6 +65,16 @@ export interface EmbedPayload {
   chunk: number;
 }
 
+/** Make (or make again) one render of a job from revision `revision`'s masks; what to render is the job's render record. */
+export interface RenderPayload {
+  jobId: string;
+  /** The render's file name (its record's key). */
+  file: string;
+  revision: number;
+  input: string;
+  masks: string;
+}
+
 /** The repeatable retention sweep: everything it needs comes from the config. */
 export type ExpireJobsPayload = Record<string, never>;
 
@@ -78,6 +90,7 @@ export interface JobPayloads {
   track: TrackPayload;
   correct: CorrectPayload;
   embed: EmbedPayload;
+  render: RenderPayload;
   'expire-jobs': ExpireJobsPayload;
   webhook: WebhookPayload;
 }
@@ -92,6 +105,7 @@ export const QUEUE_OF: { [N in JobName]: (typeof QUEUES)[keyof typeof QUEUES] } 
   track: QUEUES.track,
   correct: QUEUES.track,
   embed: QUEUES.track,
+  render: QUEUES.track,
   'expire-jobs': QUEUES.maintenance,
   webhook: QUEUES.webhook,
 };
@@ -130,6 +144,17 @@ export interface WebhookResult {
 /** The BullMQ job id of a delivery: one per job, terminal state and revision, so an end signalled twice is sent once. */
 export function webhookJobId(payload: WebhookPayload): string {
   return `${payload.jobId}-webhook-${payload.state}-${payload.revision}`;
+}
+
+/** What a `render` job returns: the file's size, or why nothing was made. */
+export interface RenderResult {
+  bytes?: number;
+  skipped?: 'job over' | 'superseded';
+}
+
+/** The BullMQ job id of a render (one per file and masks revision: asking twice is a no-op). */
+export function renderJobId(payload: Pick<RenderPayload, 'jobId' | 'file' | 'revision'>): string {
+  return `${payload.jobId}-render-${payload.file}-${payload.revision}`;
 }
 
 /** The BullMQ job id of a chunk (custom ids may not contain ':'). */

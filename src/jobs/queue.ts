@@ -10,6 +10,9 @@ import {
   type EmbedPayload,
   type EmbedResult,
   type ExpireJobsPayload,
+  type RenderPayload,
+  type RenderResult,
+  renderJobId,
   type TrackPayload,
   type TrackResult,
   type WebhookPayload,
@@ -22,7 +25,11 @@ import {
  * worker schedules housekeeping through it. Nothing else imports `Queue`.
  */
 
-export type TrackQueue = Queue<TrackPayload | CorrectPayload | EmbedPayload, TrackResult | CorrectResult | EmbedResult, 'track' | 'correct' | 'embed'>;
+export type TrackQueue = Queue<
+  TrackPayload | CorrectPayload | EmbedPayload | RenderPayload,
+  TrackResult | CorrectResult | EmbedResult | RenderResult,
+  'track' | 'correct' | 'embed' | 'render'
+>;
 export type MaintenanceQueue = Queue<ExpireJobsPayload, unknown, 'expire-jobs'>;
 export type WebhookQueue = Queue<WebhookPayload, WebhookResult, 'webhook'>;
 
@@ -83,6 +90,15 @@ export class QueueRepository {
   async addCorrect(payload: CorrectPayload): Promise<void> {
     await this.track.add('correct', payload, {
       jobId: correctJobId(payload.jobId, payload.revision),
+      attempts: this.options.attempts,
+      backoff: { type: 'exponential', delay: this.options.backoffMs ?? 10_000 },
+    });
+  }
+
+  /** Enqueues a render from one masks revision (the same file and revision twice is a no-op). */
+  async addRender(payload: RenderPayload): Promise<void> {
+    await this.track.add('render', payload, {
+      jobId: renderJobId(payload),
       attempts: this.options.attempts,
       backoff: { type: 'exponential', delay: this.options.backoffMs ?? 10_000 },
     });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { EFFECTS, RENDER_OUTPUTS, renderFileName, type RenderSpec } from '../output/render-spec.js';
 
 /**
  * A job as the service remembers it (the JobStore's record) and as
@@ -72,6 +73,29 @@ export const webhookStatusSchema = z.object({
 });
 export type WebhookStatus = z.infer<typeof webhookStatusSchema>;
 
+export const RENDER_STATES = ['queued', 'running', 'succeeded', 'failed'] as const;
+export type RenderState = (typeof RENDER_STATES)[number];
+
+/** One render of the job (a submission's `outputs` or POST /v1/jobs/:id/renders) and how it is going. */
+export const renderRecordSchema = z.object({
+  file: z.string().describe('its file name, also its name under /v1/jobs/{id}/artifacts/'),
+  output: z.enum(RENDER_OUTPUTS),
+  objects: z.array(z.int().positive()).optional().describe('the objects in it; absent: every object'),
+  feather: z.number().nonnegative().describe('soft edge width, pixels'),
+  effect: z.enum(EFFECTS).optional(),
+  state: z.enum(RENDER_STATES).describe('queued -> running -> succeeded | failed; queued again after a correction, made from the new masks'),
+  revision: z.int().nonnegative().describe('the masks revision it is (being) made from'),
+  fileRevision: z.int().nonnegative().optional().describe('the revision of the file that exists, once one does'),
+  error: jobErrorSchema.optional(),
+  updatedAt: z.number().describe('epoch ms'),
+});
+export type RenderRecord = z.infer<typeof renderRecordSchema>;
+
+/** A render just asked for: queued, to be made from revision `revision`'s masks. */
+export function newRender(spec: RenderSpec, revision: number, now = Date.now()): RenderRecord {
+  return { file: renderFileName(spec), ...spec, state: 'queued', revision, updatedAt: now };
+}
+
 /** A finished revision's artifacts, in the order they are stored (the zip last, as it is made last). */
 export const ARTIFACT_NAMES = ['overlay', 'masks', 'instances', 'pngZip'] as const;
 export type ArtifactKey = (typeof ARTIFACT_NAMES)[number];
@@ -96,6 +120,8 @@ export interface JobRecord {
   lastCorrection?: CorrectionSummary;
   /** Set when the submission asked for a webhook. */
   webhook?: WebhookStatus;
+  /** The job's renders, by file name order (each its own field in the store, so renders update apart). */
+  renders?: RenderRecord[];
   attempts: number;
   createdAt: number;
   startedAt?: number;

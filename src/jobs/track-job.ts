@@ -15,6 +15,7 @@ import { correctionFile } from './layout.js';
 import { zipDirectory } from './package.js';
 import type { TrackPayload, TrackResult } from './payloads.js';
 import type { QueueRepository } from './queue.js';
+import { queueRenders } from './render-job.js';
 import { ARTIFACT_NAMES, EMPTY_PROGRESS, isTerminal, type JobProgress, type JobRecord, type JobStage } from './record.js';
 import type { JobWorkspace, Workspaces } from './workspace.js';
 
@@ -326,6 +327,7 @@ class TrackRun {
     const progress = this.clock!.snapshot();
     const lastCorrection = outcome.revision > 0 ? { revision: outcome.revision, changes: outcome.changes } : undefined;
     const objects = outcome.objects?.length; // corrections during the run may have added some
+    await queueRenders(store, this.deps.queues, this.job.data.jobId, outcome.revision);
     const applied = await store.finishRevision(this.job.data.jobId, outcome.revision, { progress, video: outcome.video, objects, artifacts: [...ARTIFACT_NAMES], lastCorrection });
     if (!applied) throw new RunAbortedError(CANCELLED);
     metrics.stageSeconds.observe({ stage: 'total' }, (finishedAt - record.createdAt) / 1000);

@@ -9,7 +9,19 @@ import type { Metrics } from '../metrics.js';
 import { InferencePool } from '../inference/inference-process.js';
 import type { JobStore } from './job-store.js';
 import { createEmbedProcessor } from './embed-job.js';
-import { QUEUES, type CorrectPayload, type CorrectResult, type EmbedPayload, type EmbedResult, type ExpireJobsPayload, type TrackPayload, type TrackResult } from './payloads.js';
+import {
+  QUEUES,
+  type CorrectPayload,
+  type CorrectResult,
+  type EmbedPayload,
+  type EmbedResult,
+  type ExpireJobsPayload,
+  type RenderPayload,
+  type RenderResult,
+  type TrackPayload,
+  type TrackResult,
+} from './payloads.js';
+import { createRenderProcessor } from './render-job.js';
 import { createCorrectProcessor } from './correct-job.js';
 import type { QueueRepository } from './queue.js';
 import { expireJobs } from './retention.js';
@@ -18,10 +30,17 @@ import type { WorkerRegistry } from './worker-registry.js';
 import { Workspaces } from './workspace.js';
 import { isTerminal } from './record.js';
 
-type TrackQueueJob = Job<TrackPayload | CorrectPayload | EmbedPayload, TrackResult | CorrectResult | EmbedResult, 'track' | 'correct' | 'embed'>;
+type TrackQueuePayload = TrackPayload | CorrectPayload | EmbedPayload | RenderPayload;
+type TrackQueueResult = TrackResult | CorrectResult | EmbedResult | RenderResult;
+type TrackQueueName = 'track' | 'correct' | 'embed' | 'render';
+type TrackQueueJob = Job<TrackQueuePayload, TrackQueueResult, TrackQueueName>;
 
 function isEmbedJob(job: TrackQueueJob): job is Job<EmbedPayload, EmbedResult, 'embed'> {
   return job.name === 'embed';
+}
+
+function isRenderJob(job: TrackQueueJob): job is Job<RenderPayload, RenderResult, 'render'> {
+  return job.name === 'render';
 }
 
 function isCorrectJob(job: TrackQueueJob): job is Job<CorrectPayload, CorrectResult, 'correct'> {
@@ -29,8 +48,8 @@ function isCorrectJob(job: TrackQueueJob): job is Job<CorrectPayload, CorrectRes
 }
 
 /**
- * A worker process's job machinery: the BullMQ workers (tracking passes and
- * embedding chunks, and the retention sweep), the inference children they
+ * A worker process's job machinery: the BullMQ workers (tracking passes,
+ * embedding chunks, corrections and renders, and the retention sweep), the inference children they
  * hand the CPU work to, and
  * the announcement in Redis that tells API processes a model is loaded.
  */
@@ -57,7 +76,7 @@ export class WorkerService {
   readonly id = randomUUID();
   private readonly inference: InferencePool;
   private readonly workspaces: Workspaces;
-  private readonly trackWorker: Worker<TrackPayload | CorrectPayload | EmbedPayload, TrackResult | CorrectResult | EmbedResult, 'track' | 'correct' | 'embed'>;
+  private readonly trackWorker: Worker<TrackQueuePayload, TrackQueueResult, TrackQueueName>;
   private readonly maintenanceWorker: Worker<ExpireJobsPayload, Awaited<ReturnType<typeof expireJobs>>, 'expire-jobs'>;
   private announcer: NodeJS.Timeout | undefined;
   private readonly startedAt = Date.now();
@@ -72,9 +91,11 @@ export class WorkerService {
     }));
     const processTrack = createTrackProcessor({ config, store, queues, inference: this.inference, metrics, logger, workspaces });
     const processEmbed = createEmbedProcessor({ config, store, inference: this.inference, metrics, logger, workspaces });
-    const processCorrect = createCorrectProcessor({ config, store, inference: this.inference, metrics, logger, workspaces });
-    const processJob = (job: TrackQueueJob, token?: string, signal?: AbortSignal): Promise<TrackResult | CorrectResult | EmbedResult> => {
+    const processCorrect = createCorrectProcessor({ config, store, queues, inference: this.inference, metrics, logger, workspaces });
+    const processRender = createRenderProcessor({ store, metrics, logger, workspaces });
+    const processJob = (job: TrackQueueJob, token?: string, signal?: AbortSignal): Promise<TrackQueueResult> => {
       if (isEmbedJob(job)) return processEmbed(job, token, signal);
+      if (isRenderJob(job)) return processRender(job, token, signal);
       if (isCorrectJob(job)) return processCorrect(job, token, signal);
       return processTrack(job as Job<TrackPayload, TrackResult, 'track'>, token, signal);
     };
@@ -97,7 +118,8 @@ export class WorkerService {
   }
 
   private async recordStalledFailure(job: TrackQueueJob | undefined, error: Error): Promise<void> {
-    if (!job || isEmbedJob(job) || isCorrectJob(job)) return; // a failed chunk is the tracking pass's to make up; a correction records its own
+    // A failed chunk is the tracking pass's to make up; a correction and a render record their own.
+    if (!job || isEmbedJob(job) || isCorrectJob(job) || isRenderJob(job)) return;
     try {
       if ((await job.getState()) !== 'failed') return;
       await this.deps.store.update(

@@ -15,6 +15,10 @@ export const STANDARD_OUTPUTS = ['overlay.mp4', 'masks.json', 'masks.zip', 'inst
 export const RENDER_OUTPUTS = ['cutout.webm', 'cutout.mov', 'matte.mp4', 'effect.mp4'] as const;
 export type RenderOutput = (typeof RENDER_OUTPUTS)[number];
 
+export function isRenderOutput(name: string): name is RenderOutput {
+  return (RENDER_OUTPUTS as readonly string[]).includes(name);
+}
+
 export const OUTPUT_NAMES = [...STANDARD_OUTPUTS, ...RENDER_OUTPUTS] as const;
 export type OutputName = (typeof OUTPUT_NAMES)[number];
 

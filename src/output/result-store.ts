@@ -2,7 +2,7 @@ import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
 import type { Storage } from '../storage/storage.js';
-import type { FrameRecord } from './masks-json.js';
+import type { FrameRecord, masksDocument } from './masks-json.js';
 
 /**
  * Where a run's frame records go as soon as they are final: in memory for
@@ -25,7 +25,11 @@ async function readRange(store: Pick<ResultStore, 'read'>, from: number, to: num
 }
 
 export class MemoryResults implements ResultStore {
-  private readonly frames = new Map<number, FrameRecord>();
+  private readonly frames: Map<number, FrameRecord>;
+
+  constructor(records: FrameRecord[] = []) {
+    this.frames = new Map(records.map((r) => [r.frame, r]));
+  }
 
   async read(frame: number): Promise<FrameRecord | undefined> {
     return this.frames.get(frame);
@@ -34,6 +38,13 @@ export class MemoryResults implements ResultStore {
   async write(record: FrameRecord): Promise<void> {
     this.frames.set(record.frame, record);
   }
+}
+
+export type MasksDocument = ReturnType<typeof masksDocument>;
+
+/** The frame records of a masks.json document (what a render or `clipmask render` starts from). */
+export function resultsOfMasks(document: Pick<MasksDocument, 'frames'>): MemoryResults {
+  return new MemoryResults(document.frames);
 }
 
 /**

@@ -1,13 +1,14 @@
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import express, { Router, type Request, type Response } from 'express';
-import { jobRelativePaths, type ArtifactName } from '../../jobs/layout.js';
+import { jobRelativePaths, renderKey, type ArtifactName } from '../../jobs/layout.js';
 import type { JobRecord } from '../../jobs/record.js';
-import type { Storage } from '../../storage/storage.js';
+import type { ObjectInfo, Storage } from '../../storage/storage.js';
 import { ApiError, badRequest } from '../errors.js';
 import type { JobResults } from '../job-results.js';
 import type { JobService } from '../job-service.js';
-import { hasArtifacts, jobListQuerySchema, jobMasksQuerySchema, toJobStatus } from '../schemas.js';
+import { RENDER_TYPES } from '../../output/render-spec.js';
+import { hasArtifacts, jobListQuerySchema, jobMasksQuerySchema, toJobStatus, toRenderStatus } from '../schemas.js';
 import { callerOf, type AccessPolicy } from '../security.js';
 import { uploaded, uploadMiddleware } from '../upload.js';
 
@@ -52,6 +53,9 @@ export function jobsRouter(deps: JobsRouterDeps): Router {
     for (const [file, artifact] of Object.entries(ARTIFACTS)) {
       const download = artifact.download && `${record.id}-${artifact.download}`;
       urls.set(file, await storage.presign(jobRelativePaths(record.id)[artifact.name], PRESIGN_SECONDS, download));
+    }
+    for (const render of record.renders ?? []) {
+      if (render.state === 'succeeded') urls.set(render.file, await storage.presign(renderKey(record.id, render.fileRevision ?? render.revision, render.file), PRESIGN_SECONDS));
     }
     return toJobStatus(record, (path, file) => urls.get(file) ?? path);
   };
@@ -125,9 +129,15 @@ export function jobsRouter(deps: JobsRouterDeps): Router {
     res.status(202).json({ revision });
   });
 
+  router.post('/:id/renders', express.json({ limit: '16kb' }), async (req, res) => {
+    if (!req.is('application/json')) throw new ApiError(415, 'unsupported_media_type', 'send the render request as application/json');
+    const { render, queued } = await results.render(req.params.id, req.body, owner(req));
+    res.status(queued ? 202 : 200).json(toRenderStatus(req.params.id, render, link(req.params.id)));
+  });
+
+  // The standard artifacts by name, and a job's renders by their file names.
   router.get('/:id/artifacts/:file', async (req, res, next) => {
     const artifact = ARTIFACTS[req.params.file];
-    if (!artifact) throw new ApiError(404, 'not_found', `no artifact "${req.params.file}": there are ${Object.keys(ARTIFACTS).join(', ')}`);
     // A caller with a key sees their own jobs; a caller without one needs a valid signed link.
     let access: string | undefined = owner(req);
     if (!req.owner && policy.enabled) {
@@ -135,9 +145,16 @@ export function jobsRouter(deps: JobsRouterDeps): Router {
       if (!valid) throw new ApiError(401, 'unauthorized', 'the link is not valid or has expired; ask GET /v1/jobs/:id for a fresh one');
       access = undefined;
     }
-    const info = await jobs.artifact(req.params.id, artifact.name, access);
-    res.type(artifact.type);
-    if (artifact.download) res.attachment(`${req.params.id}-${artifact.download}`);
+    let info: ObjectInfo;
+    if (artifact) {
+      info = await jobs.artifact(req.params.id, artifact.name, access);
+      res.type(artifact.type);
+      if (artifact.download) res.attachment(`${req.params.id}-${artifact.download}`);
+    } else {
+      const render = await jobs.render(req.params.id, req.params.file, access);
+      info = render;
+      res.type(RENDER_TYPES[render.output]);
+    }
     const file = storage.localPath(info.key);
     if (!file) return sendObject(storage, info.key, req, res);
     // send: Range (206), If-Range, ETag, Last-Modified, HEAD.
