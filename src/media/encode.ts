@@ -136,6 +136,7 @@ export class VideoWriter {
   private state: WriterState = 'open';
   private written = 0;
   private failure?: MediaError;
+  private stopping?: Promise<void>;
   private readonly onAbortSignal = () => void this.abort();
 
   private constructor(
@@ -237,14 +238,19 @@ export class VideoWriter {
     this.options.signal?.removeEventListener('abort', this.onAbortSignal);
   }
 
-  /** Stops ffmpeg and removes the partial file. Safe to call more than once. */
-  async abort(): Promise<void> {
-    if (this.state === 'finished' || this.state === 'aborted') return;
+  /**
+   * Stops ffmpeg and removes the partial file. Safe to call more than once:
+   * a call while an abort is under way (e.g. one the signal started) resolves
+   * when the partial file is gone.
+   */
+  abort(): Promise<void> {
+    if (this.stopping) return this.stopping;
+    if (this.state === 'finished' || this.state === 'aborted') return Promise.resolve();
     this.state = 'aborted';
     this.options.signal?.removeEventListener('abort', this.onAbortSignal);
     killQuietly(this.child);
-    await this.exited.catch(() => undefined);
-    await this.removeTemporaryFiles();
+    this.stopping = this.exited.catch(() => undefined).then(() => this.removeTemporaryFiles());
+    return this.stopping;
   }
 
   private fail(cause: unknown): MediaError {
