@@ -37,14 +37,17 @@ export interface ObjectRecord {
  *     grown by EDGE_MARGIN pixels (half the widest feather);
  *   - the logits divided by their median slope where they cross 0, so a unit
  *     is about a pixel of distance to the boundary (a render uses L / |∇L|,
- *     which no scale changes), times 127 / `band`, rounded and clamped to
- *     int8: `band` = EDGE_BAND_STEPS * step pixels either side of the
- *     boundary are kept (at 1/32 px at 640x480), everything farther saturates,
- *     where the mask's own distance is as good and long runs deflate to little;
+ *     which no scale changes), times EDGE_LEVELS / `band`, rounded and
+ *     clamped to ±EDGE_LEVELS: `band` = EDGE_BAND_STEPS * step pixels either
+ *     side of the boundary are kept (in steps of 1/8 px at 640x480),
+ *     everything farther saturates: there the mask's own distance is as good,
+ *     and the decoder's real logits hover near 0 over wide areas, which a
+ *     wider band or finer steps would pay for in size;
  *   - row-major int8, raw deflate, base64.
- * Measured on 640x480 discs off the pixel grid (logit slope 0.6 per pixel):
- * 240 characters for radius 20, 944 for 77, 1844 for 150, about 3 times their
- * RLE (88, 317, 612): roughly 6 characters per step of boundary.
+ * Measured: on the person of cutie-examples/example.mp4 (640x480, the real
+ * model) 2,565 characters per object-frame, 3 times its RLE (845); on
+ * smooth 640x480 discs off the pixel grid 156, 512 and 992 characters for
+ * radius 20, 77 and 150 (RLE 88, 317, 612).
  */
 export interface ObjectEdge {
   /** The pixel of sample (0, 0); sample (i, j) is at pixel (x + i * step, y + j * step). */
@@ -53,13 +56,14 @@ export interface ObjectEdge {
   cols: number;
   rows: number;
   step: number;
-  /** base64(deflateRaw(int8[rows][cols])); value * band / 127 = the logit in pixels of distance. */
+  /** base64(deflateRaw(int8[rows][cols])); value * band / EDGE_LEVELS = the logit in pixels of distance. */
   data: string;
 }
 
 export const EDGE_GRID = 160;
 export const EDGE_MARGIN = MAX_FEATHER / 2;
-export const EDGE_BAND_STEPS = 2;
+export const EDGE_BAND_STEPS = 1;
+export const EDGE_LEVELS = 32;
 
 /** Pixels either side of the boundary an edge's samples keep; past this they saturate. */
 export function edgeBand(edge: Pick<ObjectEdge, 'step'>): number {
@@ -73,14 +77,14 @@ export function encodeEdge(logits: Float32Array, width: number, height: number, 
   const y = Math.max(0, box[1] - EDGE_MARGIN);
   const cols = Math.ceil((Math.min(width - 1, box[0] + box[2] - 1 + EDGE_MARGIN) - x) / step) + 1;
   const rows = Math.ceil((Math.min(height - 1, box[1] + box[3] - 1 + EDGE_MARGIN) - y) / step) + 1;
-  const perUnit = 127 / (edgeSlope(logits, width, height, box) * EDGE_BAND_STEPS * step);
+  const perUnit = EDGE_LEVELS / (edgeSlope(logits, width, height, box) * EDGE_BAND_STEPS * step);
   const samples = new Int8Array(cols * rows);
   for (let j = 0; j < rows; j++) {
     // The last sample may fall past the frame; it takes the border pixel's logit.
     const row = Math.min(height - 1, y + j * step) * width;
     for (let i = 0; i < cols; i++) {
       const q = Math.round(logits[row + Math.min(width - 1, x + i * step)] * perUnit);
-      samples[j * cols + i] = q > 127 ? 127 : q < -127 ? -127 : q;
+      samples[j * cols + i] = q > EDGE_LEVELS ? EDGE_LEVELS : q < -EDGE_LEVELS ? -EDGE_LEVELS : q;
     }
   }
   return { x, y, cols, rows, step, data: deflateRawSync(samples).toString('base64') };
@@ -107,7 +111,7 @@ export function edgeSamples(edge: ObjectEdge): Float32Array {
   if (bytes.length !== edge.cols * edge.rows) throw new RangeError(`edge has ${bytes.length} samples, expected ${edge.cols}x${edge.rows}`);
   const samples = new Float32Array(bytes.length);
   const signed = new Int8Array(bytes.buffer, bytes.byteOffset, bytes.length);
-  const unit = edgeBand(edge) / 127;
+  const unit = edgeBand(edge) / EDGE_LEVELS;
   for (let i = 0; i < signed.length; i++) samples[i] = signed[i] * unit;
   return samples;
 }

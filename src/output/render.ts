@@ -171,31 +171,35 @@ export function blurRadius(width: number, height: number): number {
 
 /** Three separable box blurs of radius r ≈ a Gaussian of sigma sqrt(r(r+1)); edges clamp. */
 export function boxBlurRgb(rgb: Uint8Array, width: number, height: number, radius: number): Uint8Array {
-  const a = Float32Array.from(rgb);
+  const a = new Float32Array(rgb);
   const b = new Float32Array(rgb.length);
   for (let pass = 0; pass < 3; pass++) {
     boxBlurLines(a, b, width, height, 3, 3 * width, radius); // rows
     boxBlurLines(b, a, height, width, 3 * width, 3, radius); // columns
   }
-  return Uint8Array.from(a, (v) => Math.round(v));
+  const out = new Uint8Array(rgb.length);
+  for (let i = 0; i < out.length; i++) out[i] = a[i] + 0.5; // the array's conversion truncates: this rounds
+  return out;
 }
 
 /**
  * One box blur along `lines` lines of `length` samples per channel: sample k
  * of line l, channel c is at l * lineStride + k * step + c. Running sums, so
- * the cost does not grow with the radius.
+ * the cost does not grow with the radius; the hot loop indexes directly.
  */
 function boxBlurLines(src: Float32Array, dst: Float32Array, length: number, lines: number, step: number, lineStride: number, radius: number): void {
   const norm = 1 / (2 * radius + 1);
-  const at = (base: number, k: number) => src[base + Math.min(length - 1, Math.max(0, k)) * step];
+  const last = (length - 1) * step;
   for (let l = 0; l < lines; l++) {
     for (let c = 0; c < 3; c++) {
       const base = l * lineStride + c;
       let sum = 0;
-      for (let k = -radius; k <= radius; k++) sum += at(base, k);
-      for (let k = 0; k < length; k++) {
-        dst[base + k * step] = sum * norm;
-        sum += at(base, k + radius + 1) - at(base, k - radius);
+      for (let k = -radius; k <= radius; k++) sum += src[base + Math.min(length - 1, Math.max(0, k)) * step];
+      for (let k = 0, at = base; k < length; k++, at += step) {
+        dst[at] = sum * norm;
+        const add = k + radius + 1 < length ? at + (radius + 1) * step : base + last;
+        const drop = k - radius > 0 ? at - radius * step : base;
+        sum += src[add] - src[drop];
       }
     }
   }
