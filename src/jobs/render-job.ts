@@ -4,8 +4,7 @@ import { DelayedError, UnrecoverableError, WaitingError, type Job } from 'bullmq
 import type { Logger } from '../logger.js';
 import { probeInput } from '../media/index.js';
 import type { Metrics } from '../metrics.js';
-import { resultsOfMasks, type MasksDocument } from '../output/result-store.js';
-import { renderVideos } from '../output/render.js';
+import { masksResults, renderVideos, type MasksDocument } from '../output/render.js';
 import type { RenderSpec } from '../output/render-spec.js';
 import { endingFor } from './job-run.js';
 import type { JobStore } from './job-store.js';
@@ -79,7 +78,7 @@ export function createRenderProcessor(deps: RenderJobDeps) {
 async function renderFile(workspace: JobWorkspace, data: RenderPayload, spec: RenderSpec, signal?: AbortSignal): Promise<number> {
   const input = await workspace.input();
   const meta = await probeInput(input, { timeoutMs: 30_000 });
-  const results = resultsOfMasks(JSON.parse(await workspace.mustRead(data.masks)) as MasksDocument);
+  const results = masksResults(JSON.parse(await workspace.mustRead(data.masks)) as MasksDocument);
   const key = renderKey(data.jobId, data.revision, data.file);
   const local = workspace.local(key);
   // A job deleted meanwhile gets its folders back here; recordRender removes them again.

@@ -205,14 +205,12 @@ function boxBlurLines(src: Float32Array, dst: Float32Array, length: number, line
   }
 }
 
-type MasksDocument = ReturnType<typeof masksDocument>;
+export type MasksDocument = ReturnType<typeof masksDocument>;
 
 /** The frame records of a masks.json document as a store, so renders can be made from masks.json alone. */
 export function masksResults(document: MasksDocument): MemoryResults {
   if (document?.format !== MASKS_FORMAT || !Array.isArray(document.frames)) {
     throw new RenderError('bad_masks', `not a ${MASKS_FORMAT} document`);
   }
-  const results = new MemoryResults();
-  for (const frame of document.frames) void results.write(frame);
-  return results;
+  return new MemoryResults(document.frames);
 }

@@ -2,7 +2,7 @@ import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
 import type { Storage } from '../storage/storage.js';
-import type { FrameRecord, masksDocument } from './masks-json.js';
+import type { FrameRecord } from './masks-json.js';
 
 /**
  * Where a run's frame records go as soon as they are final: in memory for
@@ -38,13 +38,6 @@ export class MemoryResults implements ResultStore {
   async write(record: FrameRecord): Promise<void> {
     this.frames.set(record.frame, record);
   }
-}
-
-export type MasksDocument = ReturnType<typeof masksDocument>;
-
-/** The frame records of a masks.json document (what a render or `clipmask render` starts from). */
-export function resultsOfMasks(document: Pick<MasksDocument, 'frames'>): MemoryResults {
-  return new MemoryResults(document.frames);
 }
 
 /**

@@ -115,6 +115,22 @@ it('serves an artifact from the bucket with Range: 206 and the bytes of the whol
   expect((await fetch(url, { headers: { range: `bytes=${whole.length + 10}-` } })).status).toBe(416);
 });
 
+it('makes a render from the objects in the bucket, stored beside the artifacts, with no copy left on the worker', async () => {
+  const { id } = jobs[0];
+  const asked = await fetch(`${t.baseUrl}/v1/jobs/${id}/renders`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ output: 'matte.mp4' }) });
+  expect(asked.status).toBe(202);
+  const job = await pollJob(t.baseUrl, id, (j) => j.renders?.[0]?.state === 'succeeded' || j.renders?.[0]?.state === 'failed', 60_000);
+  expect(job.renders[0], JSON.stringify(job.renders[0].error)).toMatchObject({ file: 'matte.mp4', state: 'succeeded' });
+  expect(await s3.keys()).toContain(`jobs/${id}/out/renders/0/matte.mp4`);
+  // S3_PRESIGN: the status's url is the bucket's, and fetches what the API serves.
+  expect(job.renders[0].url).toMatch(new RegExp(`^${s3.endpoint}/${s3.bucket}/jobs/${id}/out/renders/0/matte\\.mp4\\?.*X-Amz-Signature=`));
+  const fromBucket = Buffer.from(await (await fetch(job.renders[0].url)).arrayBuffer());
+  const fromApi = Buffer.from(await (await fetch(`${t.baseUrl}/v1/jobs/${id}/artifacts/matte.mp4`)).arrayBuffer());
+  expect(fromBucket.length).toBeGreaterThan(100);
+  expect(fromApi).toEqual(fromBucket);
+  expect((await leftovers(t.dataDir)).filter((f) => !f.startsWith('cache/'))).toEqual([]);
+});
+
 it('shares one video’s embedding chunks between two workers with separate DATA_DIRs, with identical masks', async () => {
   helper = await startService('worker', { env: { ...process.env, ...SETTINGS, ...s3.env, REDIS_URL: t.redis.url, DATA_DIR: helperDir, LOG_LEVEL: 'silent' } });
   expect(await eventually(async () => helper!.worker!.ready, 60_000, 100)).toBe(true);
