@@ -152,6 +152,8 @@ describe('renders on the job page', () => {
     await page.locator('li[data-testid=render][data-file="matte.mp4"]').waitFor({ timeout: 10_000 });
     expect(await page.getByTestId('render-error').isHidden()).toBe(true);
     await renderRow(page, 'matte.mp4').waitFor({ timeout: 60_000 });
+    expect(await page.getByTestId('render-status').textContent()).toBe('matte.mp4 is made: it is in the downloads.');
+    expect(await renderRow(page, 'matte.mp4').getByTestId('render-holds').textContent()).toBe('every object · feather 0 px');
     const after = (await getJson(`${t.baseUrl}/v1/jobs/${id}`)).body;
     const matte = after.renders.find((r: { file: string }) => r.file === 'matte.mp4');
     expect(matte).toMatchObject({ output: 'matte.mp4', state: 'succeeded', feather: 0 });

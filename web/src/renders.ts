@@ -153,6 +153,8 @@ export class RendersPart {
   private readonly status = h('p', { class: 'status', 'data-testid': 'render-status', 'aria-live': 'polite' });
   private readonly boxes = new Map<number, HTMLInputElement>();
   private sending = false;
+  /** The render the form asked for last, until it is made or fails: the status line follows it. */
+  private asked: string | undefined;
 
   constructor(
     private readonly jobId: string,
@@ -262,6 +264,22 @@ export class RendersPart {
       }
     }
     if (shown) this.previewNote.textContent = `${shown.file} over a checkerboard: the squares show through where it is transparent.`;
+    this.showAsked();
+  }
+
+  /** The status line about the render asked for: queued, being made, made, or failed. */
+  private showAsked(): void {
+    const render = this.renders.find((r) => r.file === this.asked);
+    if (!render) return;
+    if (render.state === 'succeeded') {
+      this.status.textContent = `${render.file} is made: it is in the downloads.`;
+      this.asked = undefined;
+    } else if (render.state === 'failed') {
+      this.status.textContent = `${render.file} could not be made; the reason is beside it in the downloads.`;
+      this.asked = undefined;
+    } else {
+      this.status.textContent = `${render.file} is ${render.state === 'queued' ? 'queued' : 'being made'}. It appears in the downloads when it is made.`;
+    }
   }
 
   private showRow(render: RenderStatus): void {
@@ -277,7 +295,7 @@ export class RendersPart {
         link,
         name,
         badge,
-        h('span', { class: 'muted' }, describeRender(render)),
+        h('span', { class: 'muted', 'data-testid': 'render-holds' }, describeRender(render)),
         error,
       );
       row = { element, link, name, badge, error };
@@ -324,9 +342,9 @@ export class RendersPart {
     this.status.textContent = 'Asking for the render…';
     try {
       const render = await api.requestRender(this.jobId, built.body);
+      this.asked = render.file;
       this.renders = mergeRender(this.renders, render);
       this.show();
-      this.status.textContent = render.state === 'succeeded' ? `${render.file} is already made: it is in the downloads.` : `${render.file} is ${renderStateText(render.state).toLowerCase()}; it appears in the downloads when it is done.`;
       this.options.onAsked(render);
     } catch (error) {
       this.status.textContent = '';
@@ -348,10 +366,10 @@ export class RendersPart {
   }
 }
 
-/** "objects 1, 3 · feather 2 px · spotlight" beside a render's name: what it holds. */
-export function describeRender(render: Pick<RenderStatus, 'output' | 'objects' | 'feather' | 'effect'>): string {
+/** "objects 1, 3 · spotlight · feather 2 px" beside a render's name: what is in it (what it is for is its tooltip). */
+export function describeRender(render: Pick<RenderStatus, 'objects' | 'feather' | 'effect'>): string {
   const parts = [render.objects ? `object${render.objects.length === 1 ? '' : 's'} ${render.objects.join(', ')}` : 'every object'];
   if (render.effect) parts.push(EFFECT_WORDS[render.effect].toLowerCase());
   parts.push(`feather ${render.feather} px`);
-  return `${parts.join(' · ')}: ${OUTPUT_PURPOSES[render.output]}`;
+  return parts.join(' · ');
 }
