@@ -85,9 +85,18 @@ export const webhookSchema = z
  * masks.json once the tracking is done.
  */
 export const outputsSchema = z
-  .array(z.union([z.enum(OUTPUT_NAMES, { error: `must be one of ${OUTPUT_NAMES.join(', ')}, or a render request` }), renderRequestSchema]))
+  .array(z.union([z.enum(OUTPUT_NAMES), renderRequestSchema], { error: (issue) => outputProblem(issue.input) }))
   .max(MAX_RENDERS_PER_JOB)
   .describe(`what to produce; default ${JSON.stringify(DEFAULT_OUTPUTS)}. Renders: ${RENDER_OUTPUTS.join(', ')} (by name, or {output, objects, feather, effect})`);
+
+/** What is wrong with one entry of `outputs`: a union's own message would only say "Invalid input". */
+function outputProblem(value: unknown): string {
+  if (typeof value === 'string') return `"${value}" is not an output; there are ${OUTPUT_NAMES.join(', ')}`;
+  const parsed = renderRequestSchema.safeParse(value);
+  if (parsed.success || typeof value !== 'object' || value === null) return `must be an output name or a render request {output, objects, feather, effect}`;
+  const issue = parsed.error.issues[0];
+  return issue.path.length ? `${issue.path.join('.')}: ${issue.message}` : issue.message;
+}
 
 /** A render request's objects must be among the prompts' objects. */
 function outputObjectsKnown(value: { objects: { id: number }[]; outputs?: Prompts['outputs'] }, ctx: z.RefinementCtx): void {

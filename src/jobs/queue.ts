@@ -95,10 +95,17 @@ export class QueueRepository {
     });
   }
 
-  /** Enqueues a render from one masks revision (the same file and revision twice is a no-op). */
+  /**
+   * Enqueues a render from one masks revision. While one is waiting or
+   * running, the same file and revision again is a no-op; a finished one
+   * (failed, or skipped) is replaced, since the render record was queued again.
+   */
   async addRender(payload: RenderPayload): Promise<void> {
+    const jobId = renderJobId(payload);
+    const state = await this.track.getJobState(jobId);
+    if (state === 'completed' || state === 'failed') await this.track.remove(jobId);
     await this.track.add('render', payload, {
-      jobId: renderJobId(payload),
+      jobId,
       attempts: this.options.attempts,
       backoff: { type: 'exponential', delay: this.options.backoffMs ?? 10_000 },
     });

@@ -1,7 +1,7 @@
 import type { BinaryMask, Correction, FramePrompt, ImageEmbedding, ObjectPrompts, RgbFrame, Speed, VideoMeta } from '../types.js';
 import { readFrames } from '../media/index.js';
 import { masksOf } from '../output/artifacts.js';
-import { emptyRecord, frameRecord, objectRecord, recordMask, type FrameRecord, type MasksObject, type ObjectRecord } from '../output/masks-json.js';
+import { emptyRecord, frameRecord, objectRecord, recordMask, withEdge, type FrameRecord, type MasksObject, type ObjectRecord } from '../output/masks-json.js';
 import type { ResultStore } from '../output/result-store.js';
 import { maskFromClicks, type ClickMaskResult } from '../segment/click-to-mask.js';
 import { maskIoU } from '../segment/postprocess.js';
@@ -258,7 +258,7 @@ export class TrackingSession implements PromptSchedule {
       const t = tracked.frame.index;
       const records = new Map<number, ObjectRecord>();
       for (const r of tracked.results) {
-        if (t < firstFrames.get(r.objectId)!) records.set(r.objectId, objectRecord(r.objectId, tracked.masks.get(r.objectId), r.score, this.video.width, this.video.height));
+        if (t < firstFrames.get(r.objectId)!) records.set(r.objectId, objectRecord(r.objectId, tracked.masks.get(r.objectId), r.score, this.video.width, this.video.height, r.logits));
       }
       if (records.size) backward.set(t, records);
       onStep?.({ pass: 'backward', frame: t });
@@ -366,7 +366,7 @@ export class TrackingSession implements PromptSchedule {
         const taken = recordMask(other).data;
         for (let p = 0; p < taken.length; p++) if (taken[p]) free.data[p] = 0;
       }
-      own = objectRecord(objectId, free, result.score, width, height);
+      own = objectRecord(objectId, free, result.score, width, height, result.logits);
     }
     return frameRecord(this.video, base.frame, [...others, own]);
   }
@@ -460,7 +460,7 @@ function combineDirections(
   video: VideoMeta,
 ): { records: ObjectRecord[]; masks: Map<number, BinaryMask> } {
   const { width, height } = video;
-  const records = tracked.results.map((r) => objectRecord(r.objectId, tracked.masks.get(r.objectId), r.score, width, height));
+  const records = tracked.results.map((r) => objectRecord(r.objectId, tracked.masks.get(r.objectId), r.score, width, height, r.logits));
   const masks = new Map(tracked.masks);
   if (backward) {
     const taken = new Uint8Array(width * height);
@@ -475,7 +475,7 @@ function combineDirections(
           overlap = true;
         }
       }
-      records.push(overlap ? objectRecord(record.id, mask, record.score, width, height) : record);
+      records.push(overlap ? withEdge(objectRecord(record.id, mask, record.score, width, height), record.edge) : record);
       masks.set(record.id, mask);
     }
   }

@@ -6,12 +6,14 @@
 import { mkdir, mkdtemp, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { JobStore } from '../../src/jobs/job-store.js';
 import { jobPaths, jobRelativePaths, sessionPaths, uploadsDir } from '../../src/jobs/layout.js';
+import { QUEUES } from '../../src/jobs/payloads.js';
 import { QueueRepository } from '../../src/jobs/queue.js';
-import { EMPTY_PROGRESS, type JobRecord } from '../../src/jobs/record.js';
+import { EMPTY_PROGRESS, newRender, type JobRecord } from '../../src/jobs/record.js';
 import { expireJobs } from '../../src/jobs/retention.js';
 import { createLogger } from '../../src/logger.js';
 import { DiskStorage } from '../../src/storage/index.js';
@@ -88,6 +90,43 @@ describe('JobStore', () => {
   });
 });
 
+describe('JobStore renders', () => {
+  const matte = newRender({ output: 'matte.mp4', feather: 0 }, 0, 5);
+  const cutout = newRender({ output: 'cutout.webm', objects: [2], feather: 1 }, 0, 5);
+
+  it('keeps each render as its own field: created with the record, added, listed by file name, deleted with the job', async () => {
+    const r = record({ renders: [matte] });
+    await store.create(r);
+    expect((await store.get(r.id))?.renders).toEqual([matte]);
+    expect(await store.addRender(r.id, cutout, 2)).toBe('added');
+    expect(await store.addRender(r.id, cutout, 2)).toBe('exists');
+    expect(await store.addRender(r.id, newRender({ output: 'cutout.mov', feather: 1 }, 0), 2)).toBe('full');
+    expect((await store.get(r.id))?.renders?.map((x) => x.file)).toEqual(['cutout-objects-2.webm', 'matte.mp4']);
+    // A job update never touches the renders.
+    await store.update(r.id, { state: 'running' });
+    expect((await store.get(r.id))?.renders).toHaveLength(2);
+    await store.delete(r.id);
+    expect(await redis.keys('*job:*')).toEqual([]);
+    expect(await store.addRender(r.id, matte, 8)).toBe('no job');
+  });
+
+  it('applies a render patch only while the render is for the given masks revision', async () => {
+    const r = record({ renders: [matte] });
+    await store.create(r);
+    expect(await store.patchRender(r.id, matte.file, { state: 'running' }, 0)).toBe(true);
+    // A correction queued it again from revision 1: the render of revision 0 is not recorded.
+    expect(await store.patchRender(r.id, matte.file, { state: 'queued', revision: 1, error: null })).toBe(true);
+    expect(await store.patchRender(r.id, matte.file, { state: 'succeeded', fileRevision: 0 }, 0)).toBe(false);
+    expect(await store.patchRender(r.id, matte.file, { state: 'failed', error: { code: 'internal', message: 'x' } }, 1)).toBe(true);
+    expect(await store.patchRender(r.id, matte.file, { state: 'queued', error: null }, 1)).toBe(true);
+    const render = (await store.get(r.id))?.renders?.[0];
+    expect(render).toMatchObject({ file: 'matte.mp4', state: 'queued', revision: 1, feather: 0 });
+    expect(render && 'error' in render).toBe(false);
+    expect(render && 'fileRevision' in render).toBe(false);
+    expect(await store.patchRender(r.id, 'cutout.webm', { state: 'running' })).toBe(false);
+  });
+});
+
 describe('the retention sweep', () => {
   it("deletes finished jobs older than RETENTION_HOURS, files and record, and orphaned uploads; keeps the rest", async () => {
     const now = Date.now();
@@ -133,5 +172,25 @@ describe('QueueRepository.addTrack', () => {
     expect(await queued()).toEqual(best);
     expect(await queued('best')).toEqual(best);
     expect(await queued('fast')).toEqual(['track:ID']);
+  });
+});
+
+describe('QueueRepository.addRender', () => {
+  it('adds a render once while it waits, and again once its job has finished (a failed render asked for again)', async () => {
+    const id = record().id;
+    const paths = jobRelativePaths(id);
+    const payload = { jobId: id, file: 'matte.mp4', revision: 0, input: paths.input, masks: paths.masks };
+    const state = () => queues.track.getJobState(`${id}-render-matte.mp4-0`);
+    await queues.addRender(payload);
+    await queues.addRender(payload);
+    expect((await queues.track.getJobs(['waiting'])).filter((j) => j.data.jobId === id)).toHaveLength(1);
+    // A worker takes it and it fails for good.
+    const worker = new Worker(QUEUES.track, null, { connection: { url: server.url }, autorun: false });
+    const job = (await worker.getNextJob('token'))!;
+    await job.moveToFailed(new Error('ffmpeg died'), 'token', false);
+    await worker.close();
+    expect(await state()).toBe('failed');
+    await queues.addRender(payload);
+    expect(await state()).toBe('waiting');
   });
 });

@@ -1,0 +1,218 @@
+import { rm } from 'node:fs/promises';
+import type { RgbFrame, VideoMeta } from '../types.js';
+import { hasMediaErrorCode, MediaError } from '../media/errors.js';
+import { readFrames } from '../media/frames.js';
+import { VideoWriter, videoWriterOptionsFor, type VideoFormat } from '../media/encode.js';
+import { alphaObject, unionAlpha, type AlphaObject } from './alpha.js';
+import { MASKS_FORMAT, type FrameRecord, type masksDocument } from './masks-json.js';
+import { MemoryResults, type ResultStore } from './result-store.js';
+import type { Effect, RenderOutput, RenderSpec } from './render-spec.js';
+
+/**
+ * The renders (cut-outs, matte, effects) of a run: one decode of the source
+ * feeds one encoder per requested file, each frame's alpha made once per
+ * distinct (objects, feather) from the frame records. Every file keeps the
+ * source's frame count, timestamps and audio.
+ */
+
+export type RenderErrorCode = 'bad_masks';
+
+export class RenderError extends Error {
+  override readonly name = 'RenderError';
+  constructor(
+    readonly code: RenderErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface RenderSource {
+  input: string;
+  meta: VideoMeta;
+  results: ResultStore;
+}
+
+export interface RenderTarget {
+  spec: RenderSpec;
+  path: string;
+}
+
+const FORMAT_OF: Record<RenderOutput, VideoFormat> = {
+  'cutout.webm': 'vp9-alpha',
+  'cutout.mov': 'prores-4444',
+  'matte.mp4': 'matte',
+  'effect.mp4': 'h264',
+};
+
+/**
+ * Writes every target. Each file appears complete or not at all, and they
+ * stand or fall together: if any target fails (or `signal` aborts) every
+ * encoder is stopped, their partial files removed, and files already
+ * finished in this call are removed again.
+ */
+export async function renderVideos(source: RenderSource, targets: RenderTarget[], options: { signal?: AbortSignal } = {}): Promise<void> {
+  if (targets.length === 0) return;
+  const writers: VideoWriter[] = [];
+  try {
+    for (const target of targets) {
+      const writerOptions = videoWriterOptionsFor(source.meta, target.path, source.input);
+      writers.push(await VideoWriter.open({ ...writerOptions, format: FORMAT_OF[target.spec.output], signal: options.signal }));
+    }
+    for await (const frame of readFrames(source.input, source.meta, { signal: options.signal })) {
+      const objects = frameObjects(await source.results.read(frame.index));
+      const alphas = new Map<string, Uint8Array>();
+      const frames = targets.map((target) => renderFrame(frame, target.spec, alphaFor(alphas, objects, target.spec, frame)));
+      await Promise.all(writers.map((writer, i) => writer.write(frames[i])));
+    }
+  } catch (error) {
+    await Promise.all(writers.map((writer) => writer.abort()));
+    // An abort stops the encoders first, so the error seen may be a write to a stopped one.
+    if (options.signal?.aborted && !hasMediaErrorCode(error, 'aborted')) throw new MediaError('aborted', 'cancelled', { cause: error });
+    throw error;
+  }
+  await finishTogether(writers, targets);
+}
+
+/** Finishes every writer; if one fails, the files the others finished go too. */
+async function finishTogether(writers: VideoWriter[], targets: RenderTarget[]): Promise<void> {
+  const finished = await Promise.allSettled(writers.map((writer) => writer.finish()));
+  const failed = finished.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  if (!failed) return;
+  await Promise.all(writers.map((writer) => writer.abort()));
+  await Promise.all(targets.map((target, i) => (finished[i].status === 'fulfilled' ? rm(target.path, { force: true }) : undefined)));
+  throw failed.reason;
+}
+
+/** The frame's visible objects by id (a frame without a record has none). */
+function frameObjects(record: FrameRecord | undefined): Map<number, AlphaObject> {
+  const objects = new Map<number, AlphaObject>();
+  for (const o of record?.objects ?? []) {
+    const object = alphaObject(o);
+    if (object) objects.set(o.id, object);
+  }
+  return objects;
+}
+
+/** The spec's alpha on this frame, made once per distinct objects and feather. */
+function alphaFor(cache: Map<string, Uint8Array>, objects: Map<number, AlphaObject>, spec: RenderSpec, frame: RgbFrame): Uint8Array {
+  const key = `${spec.objects?.join(',') ?? '*'}|${spec.feather}`;
+  let alpha = cache.get(key);
+  if (!alpha) {
+    const chosen = spec.objects ? spec.objects.flatMap((id) => objects.get(id) ?? []) : [...objects.values()];
+    alpha = unionAlpha(chosen, spec.feather, frame.width, frame.height);
+    cache.set(key, alpha);
+  }
+  return alpha;
+}
+
+/** The frame a target's encoder takes: RGBA for the cut-outs, the alpha for the matte, RGB for effects. */
+export function renderFrame(frame: RgbFrame, spec: RenderSpec, alpha: Uint8Array): Uint8Array {
+  switch (spec.output) {
+    case 'cutout.webm':
+    case 'cutout.mov':
+      return rgbaOf(frame.data, alpha);
+    case 'matte.mp4':
+      return alpha;
+    case 'effect.mp4':
+      return composite(frame.data, effectBackground(frame, spec.effect ?? 'blur-background'), alpha);
+  }
+}
+
+function rgbaOf(rgb: Uint8Array, alpha: Uint8Array): Uint8Array {
+  const out = new Uint8Array(alpha.length * 4);
+  for (let p = 0, i = 0, o = 0; p < alpha.length; p++, i += 3, o += 4) {
+    out[o] = rgb[i];
+    out[o + 1] = rgb[i + 1];
+    out[o + 2] = rgb[i + 2];
+    out[o + 3] = alpha[p];
+  }
+  return out;
+}
+
+/** foreground over background by alpha, RGB. */
+export function composite(foreground: Uint8Array, background: Uint8Array, alpha: Uint8Array): Uint8Array {
+  const out = new Uint8Array(foreground.length);
+  for (let p = 0, i = 0; p < alpha.length; p++, i += 3) {
+    const a = alpha[p] / 255;
+    for (let c = i; c < i + 3; c++) out[c] = Math.round(background[c] + (foreground[c] - background[c]) * a);
+  }
+  return out;
+}
+
+/** Spotlight keeps this share of the background's brightness. */
+export const SPOTLIGHT_LEVEL = 0.3;
+
+/** What effect.mp4 shows behind the objects. */
+export function effectBackground(frame: RgbFrame, effect: Effect): Uint8Array {
+  const { data, width, height } = frame;
+  switch (effect) {
+    case 'blur-background':
+      return boxBlurRgb(data, width, height, blurRadius(width, height));
+    case 'grey-background': {
+      const out = new Uint8Array(data.length);
+      for (let i = 0; i < data.length; i += 3) {
+        // BT.601 luma, the weights of SD video and of most "greyscale" filters.
+        out[i] = out[i + 1] = out[i + 2] = Math.round(0.299 * data[i] + 0.587 * data[i + 1] + 0.114 * data[i + 2]);
+      }
+      return out;
+    }
+    case 'black-background':
+      return new Uint8Array(data.length);
+    case 'spotlight':
+      return data.map((v) => Math.round(v * SPOTLIGHT_LEVEL));
+  }
+}
+
+/** Box radius for the blur: 1/48 of the shorter side (10 px at 480p, sigma ≈ 10.5 px after three passes), so it looks the same at any size. */
+export function blurRadius(width: number, height: number): number {
+  return Math.max(1, Math.round(Math.min(width, height) / 48));
+}
+
+/** Three separable box blurs of radius r ≈ a Gaussian of sigma sqrt(r(r+1)); edges clamp. */
+export function boxBlurRgb(rgb: Uint8Array, width: number, height: number, radius: number): Uint8Array {
+  const a = new Float32Array(rgb);
+  const b = new Float32Array(rgb.length);
+  for (let pass = 0; pass < 3; pass++) {
+    boxBlurLines(a, b, width, height, 3, 3 * width, radius); // rows
+    boxBlurLines(b, a, height, width, 3 * width, 3, radius); // columns
+  }
+  const out = new Uint8Array(rgb.length);
+  for (let i = 0; i < out.length; i++) out[i] = a[i] + 0.5; // the array's conversion truncates: this rounds
+  return out;
+}
+
+/**
+ * One box blur along `lines` lines of `length` samples per channel: sample k
+ * of line l, channel c is at l * lineStride + k * step + c. Running sums, so
+ * the cost does not grow with the radius; the hot loop indexes directly.
+ */
+function boxBlurLines(src: Float32Array, dst: Float32Array, length: number, lines: number, step: number, lineStride: number, radius: number): void {
+  const norm = 1 / (2 * radius + 1);
+  const last = (length - 1) * step;
+  for (let l = 0; l < lines; l++) {
+    for (let c = 0; c < 3; c++) {
+      const base = l * lineStride + c;
+      let sum = 0;
+      for (let k = -radius; k <= radius; k++) sum += src[base + Math.min(length - 1, Math.max(0, k)) * step];
+      for (let k = 0, at = base; k < length; k++, at += step) {
+        dst[at] = sum * norm;
+        const add = k + radius + 1 < length ? at + (radius + 1) * step : base + last;
+        const drop = k - radius > 0 ? at - radius * step : base;
+        sum += src[add] - src[drop];
+      }
+    }
+  }
+}
+
+type MasksDocument = ReturnType<typeof masksDocument>;
+
+/** The frame records of a masks.json document as a store, so renders can be made from masks.json alone. */
+export function masksResults(document: MasksDocument): MemoryResults {
+  if (document?.format !== MASKS_FORMAT || !Array.isArray(document.frames)) {
+    throw new RenderError('bad_masks', `not a ${MASKS_FORMAT} document`);
+  }
+  const results = new MemoryResults();
+  for (const frame of document.frames) void results.write(frame);
+  return results;
+}
