@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Config } from '../config.js';
 import { isMediaError, probeInput } from '../media/index.js';
 import { MASKS_FORMAT } from '../output/masks-json.js';
-import { renderVideos } from '../output/render.js';
+import { RenderError, renderVideos } from '../output/render.js';
 import { renderFileName, type RenderSpec } from '../output/render-spec.js';
 import { resultsOfMasks, type MasksDocument, type ResultStore } from '../output/result-store.js';
 import { limitFrames } from '../pipeline/track-video.js';
@@ -50,7 +50,14 @@ export async function runRender(argv: string[], _config: Config): Promise<void> 
   const meta = await probeSource(input, masks);
   const file = out ?? path.join(dir, renderFileName(spec));
   const started = performance.now();
-  await renderVideos({ input, meta, results: resultsOfMasks(masks) }, [{ spec, path: file }]);
+  try {
+    await renderVideos({ input, meta, results: resultsOfMasks(masks) }, [{ spec, path: file }]);
+  } catch (error) {
+    // A source that turns out unreadable mid-way, or masks the renderer cannot use: the user's files, one line.
+    if (isMediaError(error)) throw new InputError(`the source ${input}: ${error.message}`, error.code);
+    if (error instanceof RenderError) throw new InputError(`${path.join(dir, 'masks.json')}: ${error.message}`, error.code);
+    throw error;
+  }
   const seconds = (performance.now() - started) / 1000;
   const what = [spec.objects ? `objects ${spec.objects.join(', ')}` : 'every object', ...(spec.effect ? [spec.effect] : []), `feather ${spec.feather}`];
   console.log(`wrote ${file} (${spec.output}: ${what.join(', ')}; ${meta.frames} frames in ${seconds.toFixed(1)} s)`);
