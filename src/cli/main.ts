@@ -1,6 +1,7 @@
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { ModelError } from '../segment/models.js';
 import { InputError } from './errors.js';
+import { RENDER_NOTES, RENDER_USAGE, runRender } from './render-command.js';
 import { runSegment, SEGMENT_USAGE } from './segment-command.js';
 import { runTrack, TRACK_NOTES, TRACK_USAGE } from './track-command.js';
 
@@ -14,6 +15,7 @@ interface Command {
 const COMMANDS: Record<string, Command> = {
   segment: { usage: SEGMENT_USAGE, run: runSegment },
   track: { usage: TRACK_USAGE, notes: TRACK_NOTES, run: runTrack },
+  render: { usage: RENDER_USAGE, notes: RENDER_NOTES, run: runRender },
 };
 
 function usage(): string {

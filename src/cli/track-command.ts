@@ -1,9 +1,12 @@
 import { segmenterOptions, type Config } from '../config.js';
 import { isMediaError } from '../media/index.js';
 import { trackVideo, type TrackProgress } from '../pipeline/track-video.js';
-import { PromptsError } from '../prompts.js';
+import { readFile } from 'node:fs/promises';
+import { resultsOfMasks, type MasksDocument } from '../output/result-store.js';
+import { PromptsError, requestedRenders } from '../prompts.js';
 import { SamSegmenter } from '../segment/segmenter.js';
 import { InputError } from './errors.js';
+import { renderInto, writeSourceFile } from './render-command.js';
 import { parseTrackArgs } from './track-args.js';
 
 export { TRACK_NOTES, TRACK_USAGE } from './track-args.js';
@@ -46,6 +49,16 @@ export async function runTrack(argv: string[], config: Config): Promise<void> {
       `${result.video.frames} frames, ${prompts.objects.length} object(s), speed ${prompts.speed ?? 'best'}, in ${seconds.toFixed(1)} s ` +
         `(${(result.video.frames / seconds).toFixed(2)} fps): ${result.artifacts.overlay}, ${result.artifacts.masks}`,
     );
+    // Where the source is, for `clipmask render DIR` later.
+    await writeSourceFile(out, input);
+    const renders = requestedRenders(prompts);
+    if (renders.length > 0) {
+      // From the masks.json just written, as `clipmask render` and the service's render job make them.
+      const masks = JSON.parse(await readFile(result.artifacts.masks, 'utf8')) as MasksDocument;
+      const renderStarted = performance.now();
+      const files = await renderInto({ input, meta: result.video, results: resultsOfMasks(masks) }, renders, out);
+      console.log(`rendered in ${((performance.now() - renderStarted) / 1000).toFixed(1)} s: ${files.join(', ')}`);
+    }
   } catch (error) {
     if (error instanceof PromptsError) throw new InputError(error.message, 'invalid_prompts');
     if (isMediaError(error)) throw new InputError(error.message, error.code);

@@ -5,11 +5,12 @@
  * server could not be reached.
  */
 import type { z } from 'zod';
-import type { JobMasks, jobListSchema, JobStatus, PreviewMask, previewMaskRequestSchema, PreviewSession } from '../../src/api/schemas.js';
+import type { JobMasks, jobListSchema, JobStatus, PreviewMask, previewMaskRequestSchema, PreviewSession, RenderStatus } from '../../src/api/schemas.js';
+import type { RenderRequest } from '../../src/output/render-spec.js';
 import type { PromptsBody } from './prompt-state.js';
 import type { CorrectionBody } from './correction.js';
 
-export type { JobMasks, JobStatus };
+export type { JobMasks, JobStatus, RenderRequest, RenderStatus };
 export type JobState = JobStatus['state'];
 
 // The server's own types (type-only imports: nothing of the server is bundled).
@@ -250,6 +251,14 @@ export function jobMasks(id: string, from: number, to: number, signal?: AbortSig
 /** Asks for a correction; the job re-tracks and reaches `revision` when done. */
 export function correctJob(id: string, body: CorrectionBody, signal?: AbortSignal): Promise<{ revision: number }> {
   return json<{ revision: number }>('POST', `/v1/jobs/${encodeURIComponent(id)}/corrections`, { json: body, signal });
+}
+
+/**
+ * Asks for a render of a succeeded job (202: queued; 200: the same render
+ * was already asked for, as it is). It shows in the job's `renders`.
+ */
+export function requestRender(id: string, body: RenderRequest, signal?: AbortSignal): Promise<RenderStatus> {
+  return json<RenderStatus>('POST', `/v1/jobs/${encodeURIComponent(id)}/renders`, { json: body, signal });
 }
 
 /** An artifact's URL for a revision: a new revision is a new URL, so the browser fetches it again. Signed links keep their query. */

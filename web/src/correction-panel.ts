@@ -46,6 +46,8 @@ export interface CorrectionPanelOptions {
   onMarksChange(): void;
   /** The server took the correction: follow the job again (it runs until `revision` is done). */
   onAccepted(revision: number): void;
+  /** The job's object ids (objectIds) changed: loaded from the masks, or added by a finished correction. */
+  onObjectsChange?(): void;
 }
 
 export class CorrectionPanel {
@@ -111,6 +113,11 @@ export class CorrectionPanel {
     return this.draft.known.length;
   }
 
+  /** The job's object ids as far as the page knows, in id order. */
+  get objectIds(): readonly number[] {
+    return this.draft.known;
+  }
+
   /** A new status. Returns true when the correction asked for has just finished (the frames are new). */
   update(job: api.JobStatus): boolean {
     const first = !this.job;
@@ -152,7 +159,10 @@ export class CorrectionPanel {
         const ids = masks.frames[0]?.objects.map((o) => o.id) ?? [];
         const before = this.draft;
         this.draft = syncObjects(this.draft, ids);
-        if (this.draft !== before) this.render();
+        if (this.draft !== before) {
+          this.render();
+          this.options.onObjectsChange?.();
+        }
       },
       () => {
         this.idsFor = undefined; // tried again with the next status

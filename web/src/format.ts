@@ -98,6 +98,8 @@ const ERROR_WORDS: Record<string, string> = {
   not_correctable: 'This job cannot be corrected now.',
   frame_not_ready: 'That frame is not tracked yet.',
   invalid_json: 'The server could not read the request.',
+  job_not_succeeded: 'Renders are made from a finished job: wait until it is done.',
+  too_many_renders: 'This job has as many renders as it can keep.',
 };
 
 /**

@@ -7,6 +7,8 @@ import * as api from './api.js';
 import { artifactsRevision } from './correction.js';
 import { h, setProgress } from './dom.js';
 import { formatAgo, formatEta, stageText, stateText } from './format.js';
+import { RendersPart, type RenderStatus } from './renders.js';
+import { OUTPUT_PURPOSES } from '../../src/output/render-spec.js';
 
 export function shortId(id: string): string {
   return id.slice(0, 8);
@@ -64,21 +66,37 @@ export class ProgressPart {
   }
 }
 
-/** The overlay video and the downloads; a finished correction loads the new ones (a new URL per revision). */
+export interface ResultPartOptions {
+  /** The server took a render: poll now, and until it is made. */
+  onRenderAsked(render: RenderStatus): void;
+  /** The job's object ids as far as the page knows (a correction may have added some). */
+  objectIds(): readonly number[];
+}
+
+/**
+ * The overlay video and the downloads (the standard files, then every
+ * render); a finished correction loads the new ones (a new URL per
+ * revision). The renders' rows, the cut-out preview and the form asking for
+ * a render are the RendersPart's.
+ */
 export class ResultPart {
   readonly element: HTMLElement;
   private readonly note = h('p', { class: 'success' });
   private readonly video = h('video', { class: 'result-video', controls: true, muted: true, autoplay: true, loop: true, playsinline: true, preload: 'auto', 'data-testid': 'result-video' });
   private readonly downloads = h('ul', { class: 'downloads', 'data-testid': 'downloads' });
   private readonly links: Record<'overlay' | 'masks' | 'pngZip' | 'instances', HTMLAnchorElement>;
+  private readonly renders: RendersPart;
   private revision = -1;
 
-  constructor(job: api.JobStatus) {
+  constructor(
+    job: api.JobStatus,
+    private readonly options: ResultPartOptions,
+  ) {
     this.video.muted = true; // the attribute alone is not the property
     const base = `clipmask-${shortId(job.id)}`;
-    const link = (file: string, what: string, testid: string) => {
+    const link = (file: keyof typeof OUTPUT_PURPOSES, what: string, testid: string) => {
       const a = h('a', { class: 'button', download: `${base}-${file}`, 'data-testid': testid }, `Download ${file}`);
-      this.downloads.append(h('li', {}, a, ' ', h('span', { class: 'muted' }, what)));
+      this.downloads.append(h('li', { title: OUTPUT_PURPOSES[file] }, a, ' ', h('span', { class: 'muted' }, what)));
       return a;
     };
     this.links = {
@@ -87,7 +105,8 @@ export class ResultPart {
       pngZip: link('masks.zip', 'one PNG per frame, pixel value = object id', 'download-zip'),
       instances: link('instances.json', 'YouTube-VIS: per object, a COCO RLE mask per frame, for dataset tools', 'download-instances'),
     };
-    this.element = h('div', { class: 'job-result' }, this.note, h('div', { class: 'result-frame' }, this.video), this.downloads);
+    this.renders = new RendersPart(job.id, this.downloads, base, { onAsked: (render) => this.options.onRenderAsked(render) });
+    this.element = h('div', { class: 'job-result' }, this.note, h('div', { class: 'result-frame' }, this.video), this.downloads, this.renders.preview, this.renders.form);
   }
 
   update(job: api.JobStatus): void {
@@ -97,8 +116,9 @@ export class ResultPart {
     this.note.className = job.state === 'succeeded' ? 'success' : 'notice';
     this.note.textContent =
       job.state === 'succeeded'
-        ? 'Done. The video below shows every object in its colour; the downloads hold the masks.'
+        ? 'Done. The video below shows every object in its colour; the downloads hold the masks and the renders.'
         : 'The result before this correction; the new one replaces it when the re-tracking is done.';
+    this.renders.update(job, this.options.objectIds());
     const revision = artifactsRevision(job);
     if (revision === this.revision) return;
     this.revision = revision;
@@ -110,8 +130,14 @@ export class ResultPart {
     if (artifacts.instances) this.links.instances.href = api.revisionUrl(artifacts.instances, revision);
   }
 
-  /** Stops a playing video (and its downloading) when the page leaves the job. */
+  /** The job's objects changed: the render form's checkboxes follow. */
+  objectsChanged(): void {
+    this.renders.objectsChanged(this.options.objectIds());
+  }
+
+  /** Stops playing videos (and their downloading) when the page leaves the job. */
   stop(): void {
     this.video.pause();
+    this.renders.stop();
   }
 }

@@ -13,6 +13,7 @@ import { byId, h, isTyping } from './dom.js';
 import { describeError, stageText } from './format.js';
 import { ProgressPart, ResultPart, SummaryPart, shortId } from './job-parts.js';
 import { FrameViewer } from './live-frame.js';
+import { rendersPending } from './renders.js';
 import { viewableFrames } from './scrub.js';
 
 export { shortId };
@@ -105,7 +106,8 @@ export class JobView {
       const changed = job.state !== this.shownState || job.revision !== this.shownRevision;
       this.render(job);
       if (changed) this.options.onChanged();
-      if (!api.isTerminal(job.state) || this.following) this.timer = setTimeout(() => void this.poll(), POLL_MS);
+      // A finished job still changes while a render of it is queued or being made.
+      if (!api.isTerminal(job.state) || this.following || rendersPending(job)) this.timer = setTimeout(() => void this.poll(), POLL_MS);
     } catch (error) {
       if (api.isAbort(error) || id !== this.id) return;
       if (error instanceof api.ApiError && error.status === 404) {
@@ -136,6 +138,12 @@ export class JobView {
   /** The panel's correction was accepted: follow the job (again) until it is done. */
   private followCorrection(): void {
     this.following = true;
+    this.stop();
+    void this.poll();
+  }
+
+  /** A render was asked for: poll now; the status lists it queued, so polling goes on until it is made. */
+  private followRenders(): void {
     this.stop();
     void this.poll();
   }
@@ -175,6 +183,7 @@ export class JobView {
       frame: () => viewer.frame,
       onMarksChange: () => viewer.drawMarks(),
       onAccepted: () => this.followCorrection(),
+      onObjectsChange: () => live.result.objectsChanged(),
     });
     const cancel = h('button', { class: 'button danger', type: 'button', 'data-testid': 'cancel-job' }, 'Cancel the job');
     cancel.addEventListener('click', () => void this.remove(id, false));
@@ -182,7 +191,7 @@ export class JobView {
     const live: LiveParts = {
       summary: new SummaryPart(),
       progress: new ProgressPart(),
-      result: new ResultPart(job),
+      result: new ResultPart(job, { onRenderAsked: () => this.followRenders(), objectIds: () => panel.objectIds }),
       viewer,
       panel,
       workspace: h('div', { class: 'job-workspace' }, viewer.element, panel.element),
@@ -196,13 +205,14 @@ export class JobView {
 
   private updateLive(job: api.JobStatus, live: LiveParts): void {
     live.progress.update(job);
-    live.result.update(job);
     const viewable = viewableFrames(job);
     live.workspace.hidden = viewable === 0 && job.state !== 'running';
     // Nothing to correct before a first frame is tracked.
     live.panel.element.hidden = viewable === 0;
     live.viewer.update(job);
     const finished = live.panel.update(job);
+    // After the panel: the render form ticks the objects the panel knows.
+    live.result.update(job);
     live.summary.update(job, Math.max(job.objects, live.panel.objectCount));
     live.viewer.editable = live.panel.editable;
     live.viewer.showChanged(job.lastCorrection, Math.max(job.video.frames, viewable));
