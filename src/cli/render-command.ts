@@ -3,9 +3,9 @@ import path from 'node:path';
 import type { Config } from '../config.js';
 import { isMediaError, probeInput } from '../media/index.js';
 import { MASKS_FORMAT } from '../output/masks-json.js';
-import { RenderError, renderVideos } from '../output/render.js';
+import { masksResults, RenderError, renderVideos, type MasksDocument } from '../output/render.js';
 import { renderFileName, type RenderSpec } from '../output/render-spec.js';
-import { resultsOfMasks, type MasksDocument, type ResultStore } from '../output/result-store.js';
+import type { ResultStore } from '../output/result-store.js';
 import { limitFrames } from '../pipeline/track-video.js';
 import type { VideoMeta } from '../types.js';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -51,7 +51,7 @@ export async function runRender(argv: string[], _config: Config): Promise<void> 
   const file = out ?? path.join(dir, renderFileName(spec));
   const started = performance.now();
   try {
-    await renderVideos({ input, meta, results: resultsOfMasks(masks) }, [{ spec, path: file }]);
+    await renderVideos({ input, meta, results: masksResults(masks) }, [{ spec, path: file }]);
   } catch (error) {
     // A source that turns out unreadable mid-way, or masks the renderer cannot use: the user's files, one line.
     if (isMediaError(error)) throw new InputError(`the source ${input}: ${error.message}`, error.code);

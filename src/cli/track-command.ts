@@ -2,7 +2,7 @@ import { segmenterOptions, type Config } from '../config.js';
 import { isMediaError } from '../media/index.js';
 import { trackVideo, type TrackProgress } from '../pipeline/track-video.js';
 import { readFile } from 'node:fs/promises';
-import { resultsOfMasks, type MasksDocument } from '../output/result-store.js';
+import { masksResults, type MasksDocument } from '../output/render.js';
 import { PromptsError, requestedRenders } from '../prompts.js';
 import { SamSegmenter } from '../segment/segmenter.js';
 import { InputError } from './errors.js';
@@ -56,7 +56,7 @@ export async function runTrack(argv: string[], config: Config): Promise<void> {
       // From the masks.json just written, as `clipmask render` and the service's render job make them.
       const masks = JSON.parse(await readFile(result.artifacts.masks, 'utf8')) as MasksDocument;
       const renderStarted = performance.now();
-      const files = await renderInto({ input, meta: result.video, results: resultsOfMasks(masks) }, renders, out);
+      const files = await renderInto({ input, meta: result.video, results: masksResults(masks) }, renders, out);
       console.log(`rendered in ${((performance.now() - renderStarted) / 1000).toFixed(1)} s: ${files.join(', ')}`);
     }
   } catch (error) {
