@@ -156,7 +156,7 @@ export function correctionSchema(maxObjects = 16) {
     .superRefine(uniqueObjectIds) satisfies z.ZodType<Correction, unknown>;
 }
 
-export type PromptsErrorCode = 'invalid_prompts' | 'frame_out_of_range' | 'outside_frame' | 'unknown_object';
+export type PromptsErrorCode = 'invalid_prompts' | 'invalid_render' | 'frame_out_of_range' | 'outside_frame' | 'unknown_object';
 
 /** A problem with the prompts, with the path of the offending field and a code for machines. */
 export class PromptsError extends Error {
@@ -187,7 +187,7 @@ export function parsePrompts(json: string, maxObjects?: number): Prompts {
 
 /** Validates a render request (POST /v1/jobs/:id/renders); throws PromptsError naming the field. */
 export function parseRenderRequest(value: unknown): RenderRequest {
-  return checked(renderRequestSchema, value, 'body');
+  return checked(renderRequestSchema, value, 'body', 'invalid_render');
 }
 
 /** Validates a parsed correction body; throws PromptsError naming the field. */
@@ -195,12 +195,12 @@ export function parseCorrection(value: unknown, maxObjects?: number): Correction
   return checked(correctionSchema(maxObjects), value, 'body');
 }
 
-function checked<T>(schema: z.ZodType<T, unknown>, value: unknown, root: string): T {
+function checked<T>(schema: z.ZodType<T, unknown>, value: unknown, root: string, code: PromptsErrorCode = 'invalid_prompts'): T {
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const field = fieldPath(issue.path) || root;
-    throw new PromptsError(`${field}: ${issue.message}`, field);
+    throw new PromptsError(`${field}: ${issue.message}`, field, code);
   }
   return parsed.data;
 }

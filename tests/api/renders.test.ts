@@ -98,12 +98,12 @@ describe('renders of a job', () => {
 
   it('refuses bad render requests with the field named, and changes nothing', async () => {
     const cases: [unknown, number, string, string][] = [
-      [{ output: 'cutout.gif' }, 400, 'invalid_prompts', 'body.output'],
-      [{ output: 'effect.mp4', effect: 'sepia' }, 400, 'invalid_prompts', 'body.effect'],
-      [{ output: 'matte.mp4', effect: 'spotlight' }, 400, 'invalid_prompts', 'body.effect'],
-      [{ output: 'matte.mp4', feather: 99 }, 400, 'invalid_prompts', 'body.feather'],
+      [{ output: 'cutout.gif' }, 400, 'invalid_render', 'body.output'],
+      [{ output: 'effect.mp4', effect: 'sepia' }, 400, 'invalid_render', 'body.effect'],
+      [{ output: 'matte.mp4', effect: 'spotlight' }, 400, 'invalid_render', 'body.effect'],
+      [{ output: 'matte.mp4', feather: 99 }, 400, 'invalid_render', 'body.feather'],
       [{ output: 'matte.mp4', objects: [1, 7] }, 400, 'unknown_object', 'body.objects[1]'],
-      [{ output: 'matte.mp4', colour: 'red' }, 400, 'invalid_prompts', 'body'],
+      [{ output: 'matte.mp4', colour: 'red' }, 400, 'invalid_render', 'body'],
     ];
     for (const [body, status, code, field] of cases) {
       const response = await postRender(id, body);

@@ -72,10 +72,15 @@ async function run(name: string, speed?: Speed): Promise<{ text: string; json: M
 describe('speed: best and fast (real model, real ffmpeg)', () => {
   let best: Awaited<ReturnType<typeof run>>;
 
-  it('best writes the same masks.json, byte for byte, as before fast existed', async () => {
+  it('best writes the same masks.json, byte for byte, as before fast existed (soft edges aside)', async () => {
     best = await run('best');
-    if (process.env.CLIPMASK_WRITE_FIXTURES === '1') await writeFile(FIXTURE, best.text);
-    expect(best.text).toBe(await readFile(FIXTURE, 'utf8'));
+    // The records' `edge` (the decoder's logits, for feathered renders) came later; the masks did not change.
+    const withoutEdges = JSON.stringify(JSON.parse(best.text), (key, value) => (key === 'edge' ? undefined : value));
+    if (process.env.CLIPMASK_WRITE_FIXTURES === '1') await writeFile(FIXTURE, withoutEdges);
+    expect(withoutEdges).toBe(await readFile(FIXTURE, 'utf8'));
+    const visible = (JSON.parse(best.text) as { frames: { objects: { visible: boolean; edge?: unknown }[] }[] }).frames.flatMap((f) => f.objects.filter((o) => o.visible));
+    expect(visible.length).toBeGreaterThan(0);
+    expect(visible.every((o) => o.edge !== undefined)).toBe(true);
     expect(best.encoderRuns).toBe(clip.frames);
   });
 

@@ -74,7 +74,7 @@ describe('the renders of a status', () => {
     expect(describeRender({ objects: [1, 3], feather: 4, effect: 'spotlight' })).toBe('objects 1, 3 · spotlight (darken the background) · feather 4 px');
     expect(describeRender({ objects: [2], feather: 0 })).toBe('object 2 · feather 0 px');
     expect(describeRender({ feather: 1 })).toBe('every object · feather 1 px');
-    expect(renderErrorText(new ApiError(400, 'invalid_prompts', 'feather: Too big: expected number to be <=32', 'body.feather'))).toBe(
+    expect(renderErrorText(new ApiError(400, 'invalid_render', 'feather: Too big: expected number to be <=32', 'body.feather'))).toBe(
       'The server refused the render: feather: Too big: expected number to be <=32.',
     );
     expect(renderErrorText(new ApiError(409, 'too_many_renders', 'job x has 32 renders, the most one job keeps'))).toMatch(/^This job has as many renders as it can keep\. Details: job x has 32/);

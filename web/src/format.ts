@@ -89,6 +89,7 @@ const ERROR_WORDS: Record<string, string> = {
   outside_frame: 'A point or box lies outside the frame.',
   frame_out_of_range: 'A prompt is on a frame the video does not have.',
   invalid_prompts: 'The server refused the clicks.',
+  invalid_render: 'The server refused the render.',
   cancelled: 'The job was cancelled.',
   internal: 'Something went wrong on the server.',
   not_found: 'The server no longer has this (it may have expired).',
