@@ -115,7 +115,7 @@ export function renderFrame(frame: RgbFrame, spec: RenderSpec, alpha: Uint8Array
     case 'matte.mp4':
       return alpha;
     case 'effect.mp4':
-      return composite(frame.data, effectBackground(frame, spec.effect ?? 'blur-background'), alpha);
+      return composite(frame.data, effectBackground(frame, spec.effect ?? 'blur-background', alpha), alpha);
   }
 }
 
@@ -151,12 +151,12 @@ export function composite(foreground: Uint8Array, background: Uint8Array, alpha:
 /** Spotlight keeps this share of the background's brightness. */
 export const SPOTLIGHT_LEVEL = 0.3;
 
-/** What effect.mp4 shows behind the objects. */
-export function effectBackground(frame: RgbFrame, effect: Effect): Uint8Array {
+/** What effect.mp4 shows behind the objects (`alpha`: the objects, which the blur leaves out). */
+export function effectBackground(frame: RgbFrame, effect: Effect, alpha: Uint8Array): Uint8Array {
   const { data, width, height } = frame;
   switch (effect) {
     case 'blur-background':
-      return halfResolutionBlur(data, width, height, blurRadius(width, height));
+      return backgroundBlur(data, alpha, width, height, blurRadius(width, height));
     case 'grey-background': {
       const out = new Uint8Array(data.length);
       for (let i = 0; i < data.length; i += 3) {
@@ -176,27 +176,47 @@ export function effectBackground(frame: RgbFrame, effect: Effect): Uint8Array {
 }
 
 /**
- * The background blur made at half resolution and scaled back up
- * (bilinear): a blur this wide keeps no detail that half the samples could
- * not carry, and it is a quarter of the work.
+ * The background blur: made without the objects, so the background next to
+ * them is not lit by their colours (no halo): each sample is weighted by how
+ * much background it is, 1 - alpha, and the blur divided by the blurred
+ * weight (normalised convolution). At half resolution and scaled back up
+ * (bilinear): a blur this wide keeps no detail half the samples could not
+ * carry, and it is a quarter of the work.
  */
-export function halfResolutionBlur(rgb: Uint8Array, width: number, height: number, radius: number): Uint8Array {
+export function backgroundBlur(rgb: Uint8Array, alpha: Uint8Array, width: number, height: number, radius: number): Uint8Array {
   const halfWidth = Math.ceil(width / 2);
   const halfHeight = Math.ceil(height / 2);
-  const small = new Uint8Array(halfWidth * halfHeight * 3);
+  const weighted = new Float32Array(halfWidth * halfHeight * 4); // [r*w, g*w, b*w, w] per half-size pixel
+  const plain = new Float32Array(halfWidth * halfHeight * 3); // where no background is near, the pixel itself
+  const taps = new Int32Array(4); // the 2x2 full-size pixels of a half-size one
   for (let y = 0; y < halfHeight; y++) {
-    const upper = 2 * y * width * 3;
-    const lower = Math.min(height - 1, 2 * y + 1) * width * 3;
+    const upper = 2 * y * width;
+    const lower = Math.min(height - 1, 2 * y + 1) * width;
     for (let x = 0; x < halfWidth; x++) {
-      const left = 2 * x * 3;
-      const right = Math.min(width - 1, 2 * x + 1) * 3;
-      for (let c = 0, o = (y * halfWidth + x) * 3; c < 3; c++) {
-        small[o + c] = (rgb[upper + left + c] + rgb[upper + right + c] + rgb[lower + left + c] + rgb[lower + right + c] + 2) >> 2;
+      const right = Math.min(width - 1, 2 * x + 1);
+      taps[0] = upper + 2 * x;
+      taps[1] = upper + right;
+      taps[2] = lower + 2 * x;
+      taps[3] = lower + right;
+      const o = y * halfWidth + x;
+      for (let t = 0; t < 4; t++) {
+        const p = taps[t];
+        const w = (255 - alpha[p]) / 1020; // a quarter of 1 - alpha per sample
+        for (let c = 0; c < 3; c++) {
+          weighted[o * 4 + c] += rgb[p * 3 + c] * w;
+          plain[o * 3 + c] += rgb[p * 3 + c] / 4;
+        }
+        weighted[o * 4 + 3] += w;
       }
     }
   }
-  const blurred = boxBlurRgb(small, halfWidth, halfHeight, Math.max(1, Math.round(radius / 2)));
-  return upsampleTwice(blurred, halfWidth, halfHeight, width, height);
+  boxBlur(weighted, halfWidth, halfHeight, 4, Math.max(1, Math.round(radius / 2)));
+  const small = new Uint8Array(halfWidth * halfHeight * 3);
+  for (let o = 0; o < halfWidth * halfHeight; o++) {
+    const w = weighted[o * 4 + 3];
+    for (let c = 0; c < 3; c++) small[o * 3 + c] = (w > 1e-3 ? weighted[o * 4 + c] / w : plain[o * 3 + c]) + 0.5;
+  }
+  return upsampleTwice(small, halfWidth, halfHeight, width, height);
 }
 
 /** Bilinear from a half-size image to width x height (pixel centres aligned; edges clamp). */
@@ -239,17 +259,14 @@ export function blurRadius(width: number, height: number): number {
   return Math.max(1, Math.round(Math.min(width, height) / 48));
 }
 
-/** Three separable box blurs of radius r ≈ a Gaussian of sigma sqrt(r(r+1)); edges clamp. */
-export function boxBlurRgb(rgb: Uint8Array, width: number, height: number, radius: number): Uint8Array {
-  const a = new Float32Array(rgb);
-  const b = new Float32Array(rgb.length);
+/** Three separable box blurs of radius r ≈ a Gaussian of sigma sqrt(r(r+1)), in place; edges clamp. */
+export function boxBlur(samples: Float32Array, width: number, height: number, channels: number, radius: number): Float32Array {
+  const other = new Float32Array(samples.length);
   for (let pass = 0; pass < 3; pass++) {
-    boxBlurLines(a, b, width, height, 3, 3 * width, radius); // rows
-    boxBlurLines(b, a, height, width, 3 * width, 3, radius); // columns
+    boxBlurLines(samples, other, width, height, channels, channels, channels * width, radius); // rows
+    boxBlurLines(other, samples, height, width, channels, channels * width, channels, radius); // columns
   }
-  const out = new Uint8Array(rgb.length);
-  for (let i = 0; i < out.length; i++) out[i] = a[i] + 0.5; // the array's conversion truncates: this rounds
-  return out;
+  return samples;
 }
 
 /**
@@ -257,11 +274,11 @@ export function boxBlurRgb(rgb: Uint8Array, width: number, height: number, radiu
  * of line l, channel c is at l * lineStride + k * step + c. Running sums, so
  * the cost does not grow with the radius; the hot loop indexes directly.
  */
-function boxBlurLines(src: Float32Array, dst: Float32Array, length: number, lines: number, step: number, lineStride: number, radius: number): void {
+function boxBlurLines(src: Float32Array, dst: Float32Array, length: number, lines: number, channels: number, step: number, lineStride: number, radius: number): void {
   const norm = 1 / (2 * radius + 1);
   const last = (length - 1) * step;
   for (let l = 0; l < lines; l++) {
-    for (let c = 0; c < 3; c++) {
+    for (let c = 0; c < channels; c++) {
       const base = l * lineStride + c;
       let sum = 0;
       for (let k = -radius; k <= radius; k++) sum += src[base + Math.min(length - 1, Math.max(0, k)) * step];
