@@ -16,7 +16,7 @@ import { maskIoU } from '../../src/segment/postprocess.js';
 import { decodeRle } from '../../src/segment/rle.js';
 import type { CocoRle } from '../../src/types.js';
 import { makeMovingShapeClip, type SyntheticClip } from '../helpers/synthetic.js';
-import { eventually, getJson, pollJob, startTestService, submission, type TestService } from '../helpers/service.js';
+import { getJson, pollJob, startTestService, submission, type TestService, untilReady } from '../helpers/service.js';
 
 interface MasksFrame {
   frame: number;
@@ -50,7 +50,7 @@ beforeAll(async () => {
       ],
     }),
   ]);
-  expect(await eventually(async () => (await fetch(`${t.baseUrl}/readyz`)).status === 200, 60_000, 250)).toBe(true);
+  expect(await untilReady(t.baseUrl)).toBe(true);
 });
 
 afterAll(async () => {

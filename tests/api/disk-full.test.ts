@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startService, type Service } from '../../src/service.js';
 import { makeMovingShapeClip, type SyntheticClip } from '../helpers/synthetic.js';
 import { startTestRedis, type RedisServer } from '../helpers/redis.js';
-import { eventually, filesUnder, getJson, onePointPrompts, pollJob, submission } from '../helpers/service.js';
+import { filesUnder, getJson, onePointPrompts, pollJob, submission, untilReady } from '../helpers/service.js';
 
 function canMountTmpfs(): boolean {
   if (process.getuid?.() !== 0) return false;
@@ -49,7 +49,7 @@ beforeAll(async () => {
     env: { ...process.env, REDIS_URL: redis.url, DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', JOB_ATTEMPTS: '1' },
   });
   baseUrl = `http://127.0.0.1:${(service.server!.address() as { port: number }).port}`;
-  expect(await eventually(async () => (await fetch(`${baseUrl}/readyz`)).status === 200, 60_000, 250)).toBe(true);
+  expect(await untilReady(baseUrl)).toBe(true);
 });
 
 afterAll(async () => {

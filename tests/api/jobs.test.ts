@@ -16,7 +16,7 @@ import { maskIoU } from '../../src/segment/postprocess.js';
 import { decodeRle } from '../../src/segment/rle.js';
 import type { CocoRle } from '../../src/types.js';
 import { inspectVideo, makeMovingShapeClip, type SyntheticClip } from '../helpers/synthetic.js';
-import { eventually, filesUnder, getJson, onePointPrompts, pollJob, startTestService, submission, type TestService } from '../helpers/service.js';
+import { eventually, filesUnder, getJson, onePointPrompts, pollJob, startTestService, submission, type TestService, untilReady } from '../helpers/service.js';
 
 let t: TestService;
 let dir: string;
@@ -35,7 +35,7 @@ beforeAll(async () => {
   queue = new Queue(QUEUES.track, { connection: { url: t.redis.url } });
   redis = new Redis(t.redis.url);
   // The API answers at once; the worker is ready once its model has loaded.
-  const ready = await eventually(async () => (await fetch(`${t.baseUrl}/readyz`)).status === 200, 60_000, 250);
+  const ready = await untilReady(t.baseUrl);
   expect(ready).toBe(true);
 });
 

@@ -20,7 +20,7 @@ import { createLogger } from '../../src/logger.js';
 import { startService, type Service } from '../../src/service.js';
 import { startTestS3, type TestS3 } from '../helpers/s3.js';
 import { makeMovingShapeClip, twoObjectPrompts, type SyntheticClip } from '../helpers/synthetic.js';
-import { eventually, filesUnder, pollJob, startTestService, submission, type TestService } from '../helpers/service.js';
+import { eventually, filesUnder, pollJob, startTestService, submission, type TestService, untilReady } from '../helpers/service.js';
 
 // Small chunks so a short clip has several; one thread each, like single-core machines.
 const SETTINGS = { EMBED_CHUNK_FRAMES: '2', ORT_THREADS: '1' };
@@ -70,14 +70,14 @@ async function leftovers(dataDir: string): Promise<string[]> {
 it('gives masks.json byte-identical to the same job on the local disk, and keeps no job file on the worker', async () => {
   const disk = await startTestService('all', SETTINGS);
   try {
-    expect(await eventually(async () => (await fetch(`${disk.baseUrl}/readyz`)).status === 200, 60_000, 250)).toBe(true);
+    expect(await untilReady(disk.baseUrl)).toBe(true);
     diskMasks = (await runJob(disk.baseUrl)).masks;
   } finally {
     await disk.stop();
   }
   t = await startTestService('all', { ...SETTINGS, ...s3.env, S3_PRESIGN: 'true' });
   queue = new Queue(QUEUES.track, { connection: { url: t.redis.url } });
-  expect(await eventually(async () => (await fetch(`${t.baseUrl}/readyz`)).status === 200, 60_000, 250)).toBe(true);
+  expect(await untilReady(t.baseUrl)).toBe(true);
   const job = await runJob(t.baseUrl);
   jobs.push(job);
   expect(JSON.parse(job.masks).frames).toHaveLength(8);

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobPaths } from '../../src/jobs/layout.js';
 import { inspectVideo, makeMovingShapeClip, type SyntheticClip } from '../helpers/synthetic.js';
-import { eventually, filesUnder, getJson, pollJob, startTestService, submission, type TestService } from '../helpers/service.js';
+import { filesUnder, getJson, pollJob, startTestService, submission, type TestService, untilReady } from '../helpers/service.js';
 
 let t: TestService;
 let dir: string;
@@ -43,7 +43,7 @@ beforeAll(async () => {
       ],
     }),
   ]);
-  expect(await eventually(async () => (await fetch(`${t.baseUrl}/readyz`)).status === 200, 60_000, 250)).toBe(true);
+  expect(await untilReady(t.baseUrl)).toBe(true);
 });
 
 afterAll(async () => {

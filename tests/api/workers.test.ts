@@ -12,7 +12,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { QUEUES } from '../../src/jobs/payloads.js';
 import { startService, type Service } from '../../src/service.js';
 import { makeMovingShapeClip, twoObjectPrompts, type SyntheticClip } from '../helpers/synthetic.js';
-import { eventually, filesUnder, pollJob, startTestService, submission, type TestService } from '../helpers/service.js';
+import { eventually, filesUnder, pollJob, startTestService, submission, type TestService, untilReady } from '../helpers/service.js';
 
 // Small chunks so a short clip has several; one thread each, like two single-core machines.
 const SETTINGS = { EMBED_CHUNK_FRAMES: '2', ORT_THREADS: '1' };
@@ -27,7 +27,7 @@ beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'clipmask-workers-'));
   [t, clip] = await Promise.all([startTestService('all', SETTINGS), makeMovingShapeClip(dir, { width: 160, height: 120, frames: 8, fps: 8 })]);
   queue = new Queue(QUEUES.track, { connection: { url: t.redis.url } });
-  expect(await eventually(async () => (await fetch(`${t.baseUrl}/readyz`)).status === 200, 60_000, 250)).toBe(true);
+  expect(await untilReady(t.baseUrl)).toBe(true);
 });
 
 afterAll(async () => {

@@ -79,6 +79,11 @@ export async function pollJob(baseUrl: string, id: string, done: (job: any) => b
   return job;
 }
 
+/** Waits until the service's /readyz answers 200 (a worker has its model loaded); false after a minute. */
+export function untilReady(baseUrl: string): Promise<boolean> {
+  return eventually(async () => (await fetch(`${baseUrl}/readyz`)).status === 200, 60_000, 250);
+}
+
 /** Waits until `check()` is true (polling), or the time runs out; returns the last result. */
 export async function eventually(check: () => Promise<boolean>, timeoutMs: number, everyMs = 100): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;

@@ -13,7 +13,7 @@ import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeMovingShapeClip, type SyntheticClip } from '../helpers/synthetic.js';
-import { eventually, getJson, startTestService, submission, type TestService } from '../helpers/service.js';
+import { getJson, startTestService, submission, type TestService, untilReady } from '../helpers/service.js';
 import { launchChromium, screenshotPath, watchPage } from '../helpers/browser.js';
 
 const FRAMES = 8;
@@ -40,7 +40,7 @@ beforeAll(async () => {
     }),
     launchChromium(),
   ]);
-  const ready = await eventually(async () => (await fetch(`${t.baseUrl}/readyz`)).status === 200, 60_000, 250);
+  const ready = await untilReady(t.baseUrl);
   expect(ready).toBe(true);
 });
 

@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeMovingShapeClip, makeTextFile, type SyntheticClip } from '../helpers/synthetic.js';
-import { eventually, getJson, startTestService, type TestService } from '../helpers/service.js';
+import { getJson, startTestService, type TestService, untilReady } from '../helpers/service.js';
 import { launchChromium, screenshotPath, watchPage } from '../helpers/browser.js';
 import { objectColour } from '../../src/segment/image-files.js';
 import { jobPaths } from '../../src/jobs/layout.js';
@@ -31,7 +31,7 @@ beforeAll(async () => {
     makeTextFile(dir),
     launchChromium(),
   ]);
-  const ready = await eventually(async () => (await fetch(`${t.baseUrl}/readyz`)).status === 200, 60_000, 250);
+  const ready = await untilReady(t.baseUrl);
   expect(ready).toBe(true);
 });
 

@@ -15,7 +15,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_FEATHER, OUTPUT_PURPOSES } from '../../src/output/render-spec.js';
 import { launchChromium, screenshotPath, watchPage } from '../helpers/browser.js';
-import { eventually, getJson, onePointPrompts, startTestService, submission, type TestService } from '../helpers/service.js';
+import { getJson, onePointPrompts, startTestService, submission, type TestService, untilReady } from '../helpers/service.js';
 import { makeMovingShapeClip, type SyntheticClip } from '../helpers/synthetic.js';
 
 let t: TestService;
@@ -30,7 +30,7 @@ beforeAll(async () => {
     makeMovingShapeClip(dir, { width: 160, height: 120, frames: 10, fps: 10 }),
     launchChromium(),
   ]);
-  const ready = await eventually(async () => (await fetch(`${t.baseUrl}/readyz`)).status === 200, 60_000, 250);
+  const ready = await untilReady(t.baseUrl);
   expect(ready).toBe(true);
 });
 
