@@ -60,6 +60,19 @@ export const envSchema = z.object({
   RATE_LIMIT_PER_MINUTE: positiveInt().default(600).describe('requests per minute per API key (per client address without keys), per API process'),
   TRUST_PROXY: boolean.default(false).describe('trust X-Forwarded-* headers (behind a reverse proxy)'),
 
+  // Slow and hostile clients (README: Operating ClipMask)
+  HEADERS_TIMEOUT_MS: positiveInt().default(10_000).describe("a request's headers must arrive within this (slowloris)"),
+  REQUEST_TIMEOUT_MS: positiveInt()
+    .default(30 * 60_000)
+    .describe('a whole request, upload included, must arrive within this (500 MB needs about 2.3 Mbit/s in 30 min)'),
+  UPLOAD_IDLE_TIMEOUT_MS: positiveInt().default(30_000).describe('a request body (an upload) that sends nothing for this long is cut off, and what it sent deleted'),
+  MAX_CONNECTIONS_PER_CLIENT: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(64)
+    .describe('open connections one client address may hold (more are closed at once); 0 = no cap. Behind a reverse proxy every client is the proxy: cap there'),
+
   // Webhooks (README: Webhooks)
   WEBHOOK_SECRET: z
     .string()
@@ -123,6 +136,8 @@ export type Config = {
   apiKeys: string[];
   rateLimitPerMinute: number;
   trustProxy: boolean;
+  /** The API's HTTP server against slow and hostile clients. */
+  http: { headersTimeoutMs: number; requestTimeoutMs: number; uploadIdleTimeoutMs: number; maxConnectionsPerClient: number };
   storage: StorageSettings;
   webhooks: {
     /** Unset: webhooks are off (submissions carrying one are refused). */
@@ -179,6 +194,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     apiKeys: e.API_KEYS ?? [],
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
     trustProxy: e.TRUST_PROXY,
+    http: {
+      headersTimeoutMs: e.HEADERS_TIMEOUT_MS,
+      requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+      uploadIdleTimeoutMs: e.UPLOAD_IDLE_TIMEOUT_MS,
+      // Behind a proxy every connection comes from it: a per-address cap would cap everyone together.
+      maxConnectionsPerClient: e.TRUST_PROXY ? 0 : e.MAX_CONNECTIONS_PER_CLIENT,
+    },
     storage: storageSettings(e, env),
     webhooks: {
       secret: e.WEBHOOK_SECRET,

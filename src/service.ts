@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http';
+import { createApiServer } from './api/http-server.js';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { createApp } from './api/app.js';
@@ -107,7 +108,7 @@ export async function startService(role: Role, options: StartOptions = {}): Prom
       const inputs = new InputCopies(storage, config.dataDir);
       cleanups.push(() => inputs.close());
       const app = createApp({ config, logger, redis, store, queues, registry, metrics, previews, storage, inputs });
-      server = await listen(createServer(app), config.port, config.host);
+      server = await listen(createApiServer(app, config.http), config.port, config.host);
       cleanups.push(() => closeServer(server!));
       logListening(logger, server, config.host);
     } else if (config.metricsPort !== undefined) {

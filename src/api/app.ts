@@ -12,6 +12,7 @@ import { registerQueueGauges, type Metrics } from '../metrics.js';
 import { errorHandler, notFoundHandler } from './errors.js';
 import { JobResults } from './job-results.js';
 import { JobService } from './job-service.js';
+import { bodyIdleTimeout } from './http-server.js';
 import { buildOpenApi } from './openapi.js';
 import { healthRouter } from './routes/health.js';
 import { jobsRouter } from './routes/jobs.js';
@@ -47,6 +48,7 @@ export function createApp(deps: AppDeps): Express {
   registerQueueGauges(metrics, { store, queues });
   const policy = new AccessPolicy(config.apiKeys);
   app.use(securityHeaders());
+  app.use(bodyIdleTimeout(config.http.uploadIdleTimeoutMs));
 
   app.use((req, res, next) => {
     const started = performance.now();
