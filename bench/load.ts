@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util';
 import { freePort, startRedisServer } from '../src/jobs/redis-server.js';
 import { makeMovingShapeClip } from '../tests/helpers/synthetic.js';
 import { startScript, stopProcess } from './processes.js';
+import { percentile } from './metrics.js';
 
 const { values } = parseArgs({
   options: {
@@ -60,7 +61,6 @@ async function apiRssMb(): Promise<number> {
   return Number(line?.split(' ')[1] ?? NaN) / 2 ** 20;
 }
 
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 let failed = false;
 const check = (ok: boolean, line: string) => {
   if (!ok) failed = true;

@@ -99,3 +99,6 @@ export function boundaryMeasure(mask: BinaryMask, truth: BinaryMask, boundTh = 0
 }
 
 export const mean = (values: number[]) => (values.length ? values.reduce((a, b) => a + b, 0) / values.length : NaN);
+
+/** The p-th percentile of ascending `sorted` values (nearest rank). */
+export const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
