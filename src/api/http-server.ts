@@ -1,12 +1,13 @@
-import { createServer, type RequestListener, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { RequestHandler } from 'express';
 import type { Config } from '../config.js';
 
 /**
  * The API's HTTP server, hardened against clients that hold it up rather
- * than use it: headers sent a byte at a time (slowloris), an upload that
- * stalls, and one address opening connection after connection. Each is cut
+ * than use it: headers sent a byte at a time (slowloris), connections that
+ * send nothing, an upload that stalls, and one address opening connection
+ * after connection. Each is cut
  * off by a limit of its own, so an ordinary client is served meanwhile.
  */
 
@@ -29,7 +30,25 @@ export function createApiServer(app: RequestListener, limits: HttpLimits): Serve
     app,
   );
   capConnectionsPerClient(server, limits.maxConnectionsPerClient);
+  closeSilentConnections(server, limits.headersTimeoutMs);
   return server;
+}
+
+/**
+ * A connection that sends no request within `ms` is closed. Node's headers
+ * timeout starts with the first byte, so a connection that never sends one
+ * would otherwise stay open for good (idle connections by the thousand);
+ * after a response, the keep-alive timeout takes over.
+ */
+export function closeSilentConnections(server: Server, ms: number): void {
+  const waiting = new WeakMap<Socket, NodeJS.Timeout>();
+  server.on('connection', (socket: Socket) => {
+    const timer = setTimeout(() => socket.destroy(), ms);
+    timer.unref();
+    waiting.set(socket, timer);
+    socket.once('close', () => clearTimeout(timer));
+  });
+  server.on('request', (req: IncomingMessage) => clearTimeout(waiting.get(req.socket)));
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * Clients that hold the API up rather than use it, against a real API
- * process with short limits: headers sent a byte at a time are cut off by
- * HEADERS_TIMEOUT_MS, a stalled upload by UPLOAD_IDLE_TIMEOUT_MS (and what it
+ * process with short limits: headers sent a byte at a time, and a
+ * connection that sends nothing, are cut off by HEADERS_TIMEOUT_MS, a stalled upload by UPLOAD_IDLE_TIMEOUT_MS (and what it
  * sent is deleted), and one address gets at most MAX_CONNECTIONS_PER_CLIENT
  * connections, while another client is served throughout.
  */
@@ -66,6 +66,13 @@ describe('slow and hostile clients', () => {
     expect(lived).toBeGreaterThan(0);
     expect(slow.received()).not.toMatch(/^HTTP\/1\.1 200/);
     expect(sent).toBeGreaterThan(5);
+  });
+
+  it('closes a connection that sends nothing', async () => {
+    const silent = await open('127.0.0.3');
+    const lived = await Promise.race([silent.closed, sleep(15_000).then(() => -1)]);
+    expect(lived).toBeGreaterThan(0);
+    expect(silent.received()).toBe('');
   });
 
   it('cuts off an upload that stalls, and deletes what it sent', async () => {
