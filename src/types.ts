@@ -36,6 +36,19 @@ export interface VideoMeta {
   frameNames: string[];
   /** Where the frames come from. */
   kind: 'video' | 'frames';
+  /** What is wrong with the input that did not stop it (frames that do not decode); none when absent. */
+  warnings?: MediaWarning[];
+}
+
+/** A problem with the input that is worked around, told to the user (the job status, masks.json). */
+export interface MediaWarning {
+  /** `cut_short`: the file ends part-way; only the frames before the cut are processed. */
+  code: 'cut_short';
+  message: string;
+  /** Frames that decode (the video's frames from then on). */
+  decodedFrames: number;
+  /** Frames the file says it has, when it says. */
+  declaredFrames?: number;
 }
 
 /** One decoded frame: packed RGB, 3 bytes per pixel, row-major, no padding. */

@@ -124,6 +124,7 @@ export class JobService {
       revisionDone: -1,
       ...webhook,
       renders: requestedRenders(prompts).map((spec) => newRender(spec, 0, now)),
+      ...(meta.warnings ? { warnings: meta.warnings } : {}),
       createdAt: now,
       updatedAt: now,
     };

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ARTIFACT_FILES } from '../jobs/layout.js';
 import { boxSchema, MAX_POINTS_PER_PROMPT, promptPointSchema } from '../prompts.js';
-import { correctionSummarySchema, renderRecordSchema, jobErrorSchema, jobProgressSchema, jobStageSchema, jobStateSchema, jobVideoSchema, webhookStatusSchema, type JobRecord, type RenderRecord } from '../jobs/record.js';
+import { correctionSummarySchema, mediaWarningSchema, renderRecordSchema, jobErrorSchema, jobProgressSchema, jobStageSchema, jobStateSchema, jobVideoSchema, webhookStatusSchema, type JobRecord, type RenderRecord } from '../jobs/record.js';
 
 /**
  * The API's request and response shapes. Handlers build answers through
@@ -26,6 +26,7 @@ export const jobStatusSchema = z.object({
   objects: z.number().int().positive().describe('number of objects tracked'),
   attempts: z.number().int().nonnegative().describe('tries started so far (failures not caused by the input are retried)'),
   error: jobErrorSchema.optional().describe('set when state is failed or cancelled'),
+  warnings: z.array(mediaWarningSchema).optional().describe('what is wrong with the video that did not stop the job, e.g. frames missing from a file cut short'),
   artifacts: z
     .object({
       overlay: z.string().describe('URL path of overlay.mp4 (Range requests supported)'),
@@ -170,6 +171,7 @@ export function toJobStatus(record: JobRecord, link: (path: string, file: string
     objects: record.objects,
     attempts: record.attempts,
     ...(record.error ? { error: record.error } : {}),
+    ...(record.warnings ? { warnings: record.warnings } : {}),
     ...(hasArtifacts(record)
       ? {
           artifacts: {

@@ -163,7 +163,7 @@ export interface JobStoreOptions {
 /** The owner of jobs submitted without API keys (and of records older than owners). */
 export const ANONYMOUS_OWNER = 'anonymous';
 
-const JSON_FIELDS = new Set(['progress', 'video', 'error', 'artifacts', 'lastCorrection', 'webhook']);
+const JSON_FIELDS = new Set(['progress', 'video', 'error', 'artifacts', 'lastCorrection', 'webhook', 'warnings']);
 const NUMBER_FIELDS = new Set(['objects', 'attempts', 'createdAt', 'startedAt', 'finishedAt', 'updatedAt', 'revision', 'revisionDone']);
 
 function encodeValue(field: string, value: unknown): string {

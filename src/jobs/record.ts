@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { MediaWarning } from '../types.js';
 import { EFFECTS, RENDER_OUTPUTS, renderFileName, type RenderSpec } from '../output/render-spec.js';
 
 /**
@@ -96,6 +97,14 @@ export function newRender(spec: RenderSpec, revision: number, now = Date.now()):
   return { file: renderFileName(spec), ...spec, state: 'queued', revision, updatedAt: now };
 }
 
+/** A problem with the input that was worked around (types.ts MediaWarning), as the status shows it. */
+export const mediaWarningSchema = z.object({
+  code: z.enum(['cut_short']).describe('cut_short: the file ends part-way; only the frames that decode are processed'),
+  message: z.string().describe('one sentence for people: which frames are missing'),
+  decodedFrames: z.int().nonnegative().describe('the frames that decode: the video\'s frames in the job'),
+  declaredFrames: z.int().positive().optional().describe('the frames the file says it has, when it says'),
+});
+
 /** A finished revision's artifacts, in the order they are stored (the zip last, as it is made last). */
 export const ARTIFACT_NAMES = ['overlay', 'masks', 'instances', 'pngZip'] as const;
 export type ArtifactKey = (typeof ARTIFACT_NAMES)[number];
@@ -120,6 +129,8 @@ export interface JobRecord {
   lastCorrection?: CorrectionSummary;
   /** Set when the submission asked for a webhook. */
   webhook?: WebhookStatus;
+  /** What is wrong with the video that did not stop the job (frames missing from a file cut short). */
+  warnings?: MediaWarning[];
   /** The job's renders, by file name order (each its own field in the store, so renders update apart). */
   renders?: RenderRecord[];
   attempts: number;

@@ -5,7 +5,7 @@
  */
 import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { VideoMeta } from '../types.js';
+import type { MediaWarning, VideoMeta } from '../types.js';
 import { resolveFfprobe } from './binaries.js';
 import { MediaError } from './errors.js';
 import { probeFrameDir, type FrameDirOptions } from './framedir.js';
@@ -41,8 +41,8 @@ export async function probeVideo(filePath: string, options: ProbeOptions = {}): 
     throw error;
   });
   const stream = chooseVideoStream(header);
-  const packets = await readVideoPackets(ffprobe, absolute, stream, options);
-  const meta = describeVideo(header, stream, packets);
+  const { packets, warning } = await readVideoPackets(ffprobe, absolute, stream, options);
+  const meta = describeVideo(header, stream, packets, warning);
   checkLimits(meta, options.limits);
   return meta;
 }
@@ -100,7 +100,7 @@ async function readHeader(ffprobe: string, file: string, options: ProbeOptions):
  * Every packet's timestamps. This only demuxes (no decoding), so it costs a
  * read of the file, not a decode: cheap next to the decode that follows.
  */
-async function readVideoPackets(ffprobe: string, file: string, stream: VideoStream, options: ProbeOptions): Promise<Packet[]> {
+async function readVideoPackets(ffprobe: string, file: string, stream: VideoStream, options: ProbeOptions): Promise<{ packets: Packet[]; warning?: MediaWarning }> {
   const result = await runFfprobe(
     ffprobe,
     ['-select_streams', String(stream.index), '-show_entries', 'packet=pts_time,dts_time,flags', '-of', 'compact=p=0:nk=0', fileUrl(file)],
@@ -109,13 +109,35 @@ async function readVideoPackets(ffprobe: string, file: string, stream: VideoStre
   const packets = parsePacketLines(result.stdout);
   const declaredFrames = Number(stream.nb_frames);
   const endedEarly = result.stderr.includes(/partial file/i) || (Number.isFinite(declaredFrames) && packets.length < declaredFrames);
-  if (endedEarly) {
-    throw new MediaError('truncated', 'the video is cut short: its data ends before the last frame', { detail: result.stderr.lines() });
-  }
+  if (endedEarly) return cutShort(ffprobe, file, stream, options);
   if (result.code !== 0) {
     throw new MediaError('ffmpeg_failed', 'the video could not be read', { detail: result.stderr.lines() });
   }
-  return packets;
+  return { packets };
+}
+
+/**
+ * A file that ends part-way (a recording that stopped, a partial upload or
+ * download) is used as far as it goes, as players do: its frames are the
+ * ones that decode, found by decoding it (only damaged files pay for this;
+ * the last packets before a cut are often partial, and with B-frames the
+ * packets present are not the frames shown). None decodes: `truncated`.
+ */
+async function cutShort(ffprobe: string, file: string, stream: VideoStream, options: ProbeOptions): Promise<{ packets: Packet[]; warning: MediaWarning }> {
+  const result = await runFfprobe(ffprobe, ['-select_streams', String(stream.index), '-show_entries', 'frame=best_effort_timestamp_time', '-of', 'csv=p=0', fileUrl(file)], options);
+  const times = result.stdout
+    .split('\n')
+    .map((line) => parseSeconds(line.split(',')[0]?.trim()))
+    .filter((t): t is number => t !== undefined);
+  if (times.length === 0) throw new MediaError('truncated', 'the video is cut short: none of its frames can be decoded', { detail: result.stderr.lines() });
+  const declared = Number(stream.nb_frames);
+  const declaredFrames = Number.isInteger(declared) && declared > times.length ? declared : undefined;
+  const until = Math.max(...times).toFixed(2);
+  const message = declaredFrames
+    ? `the video is cut short: ${times.length} of its ${declaredFrames} frames can be decoded (up to ${until} s); the ${declaredFrames - times.length} after them are missing`
+    : `the video is cut short: its data ends after ${times.length} frames (${until} s)`;
+  const warning: MediaWarning = { code: 'cut_short', message, decodedFrames: times.length, ...(declaredFrames ? { declaredFrames } : {}) };
+  return { packets: times.map((pts) => ({ pts, discard: false })), warning };
 }
 
 function runFfprobe(ffprobe: string, args: string[], options: ProbeOptions): Promise<RunResult> {
@@ -182,12 +204,13 @@ function chooseVideoStream(header: FfprobeHeader): VideoStream {
   throw new MediaError('not_a_video', 'the file is not a video that can be read');
 }
 
-function describeVideo(header: FfprobeHeader, stream: VideoStream, packets: Packet[]): VideoMeta {
+function describeVideo(header: FfprobeHeader, stream: VideoStream, packets: Packet[], warning?: MediaWarning): VideoMeta {
   const shown = packets.filter((p) => !p.discard);
   if (shown.length === 0) throw new MediaError('zero_frames', 'the video contains no frames');
   const nominalFps = parseRate(stream.avg_frame_rate) ?? parseRate(stream.r_frame_rate) ?? 25;
   const timestamps = presentationTimes(shown, nominalFps);
-  const duration = videoDuration(stream, header, timestamps, nominalFps);
+  // A file cut short lasts as long as its frames do, not as its header says.
+  const duration = warning ? timestamps.at(-1)! - timestamps[0] + 1 / nominalFps : videoDuration(stream, header, timestamps, nominalFps);
   const rotation = clockwiseRotation(stream);
   const sideways = rotation === 90 || rotation === 270;
   return {
@@ -201,6 +224,7 @@ function describeVideo(header: FfprobeHeader, stream: VideoStream, packets: Pack
     timestamps,
     frameNames: videoFrameNames(timestamps.length),
     kind: 'video',
+    ...(warning ? { warnings: [warning] } : {}),
   };
 }
 

@@ -174,6 +174,7 @@ export function masksDocument(meta: VideoMeta, objects: MasksObject[], frames: F
   return {
     format: MASKS_FORMAT,
     video: { width: meta.width, height: meta.height, fps: meta.fps, frames: meta.frames, duration: meta.duration },
+    ...(meta.warnings ? { warnings: meta.warnings } : {}),
     objects,
     frames,
   };

@@ -15,7 +15,7 @@ import { QUEUES } from '../../src/jobs/payloads.js';
 import { maskIoU } from '../../src/segment/postprocess.js';
 import { decodeRle } from '../../src/segment/rle.js';
 import type { CocoRle } from '../../src/types.js';
-import { inspectVideo, makeMovingShapeClip, type SyntheticClip } from '../helpers/synthetic.js';
+import { inspectVideo, makeMovingShapeClip, makeTruncated, type SyntheticClip } from '../helpers/synthetic.js';
 import { eventually, filesUnder, getJson, onePointPrompts, pollJob, startTestService, submission, type TestService, untilReady } from '../helpers/service.js';
 
 let t: TestService;
@@ -225,6 +225,22 @@ describe('the tracking service', () => {
     expect(deleted.status).toBe(204);
     expect((await getJson(`${t.baseUrl}/v1/jobs/${id}`)).status).toBe(404);
     expect(await filesUnder(path.join(t.dataDir, 'jobs'))).toEqual([]);
+  });
+
+  it('tracks a video cut short through the frames that decode, and says which are missing', async () => {
+    const cut = await makeTruncated(dir, { faststart: true });
+    const response = await fetch(`${t.baseUrl}/v1/jobs`, { method: 'POST', body: await submission(cut, onePointPrompts(48, 32)) });
+    expect(response.status).toBe(202);
+    const { id } = (await response.json()) as { id: string };
+    const job = await pollJob(t.baseUrl, id, (j) => j.state === 'succeeded' || j.state === 'failed');
+    expect(job.state, JSON.stringify(job.error)).toBe('succeeded');
+    const [warning] = job.warnings;
+    expect(warning).toMatchObject({ code: 'cut_short', declaredFrames: 20, message: expect.stringMatching(/cut short/) });
+    expect(job.video.frames).toBe(warning.decodedFrames);
+    const masks = await (await fetch(`${t.baseUrl}${job.artifacts.masks}`)).json();
+    expect(masks.frames).toHaveLength(warning.decodedFrames);
+    expect(masks.warnings).toEqual(job.warnings);
+    expect((await inspectVideo(path.join(jobPaths(t.dataDir, id).out, 'overlay.mp4'))).frames).toBe(warning.decodedFrames);
   });
 
   it('on shutdown stops taking jobs and hands a running job back to the queue, files kept', async () => {
