@@ -15,7 +15,7 @@ import { jobPaths } from '../../src/jobs/layout.js';
 import { maskIoU } from '../../src/segment/postprocess.js';
 import { decodeRle } from '../../src/segment/rle.js';
 import type { CocoRle } from '../../src/types.js';
-import { makeMovingShapeClip, type SyntheticClip } from '../helpers/synthetic.js';
+import { DISC_AND_SQUARE, makeMovingShapeClip, type SyntheticClip } from '../helpers/synthetic.js';
 import { getJson, pollJob, startTestService, submission, type TestService, untilReady } from '../helpers/service.js';
 
 interface MasksFrame {
@@ -44,10 +44,7 @@ beforeAll(async () => {
       height: 120,
       frames: 8,
       fps: 8,
-      shapes: [
-        { kind: 'disc', radius: 20, from: [40, 40], to: [100, 75] },
-        { kind: 'square', radius: 16, from: [125, 90], to: [118, 35] },
-      ],
+      shapes: DISC_AND_SQUARE,
     }),
   ]);
   expect(await untilReady(t.baseUrl)).toBe(true);

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobPaths } from '../../src/jobs/layout.js';
-import { inspectVideo, makeMovingShapeClip, type SyntheticClip } from '../helpers/synthetic.js';
+import { DISC_AND_SQUARE, inspectVideo, makeMovingShapeClip, type SyntheticClip } from '../helpers/synthetic.js';
 import { filesUnder, getJson, pollJob, startTestService, submission, type TestService, untilReady } from '../helpers/service.js';
 
 let t: TestService;
@@ -37,10 +37,7 @@ beforeAll(async () => {
       frames: 8,
       fps: 8,
       audio: true,
-      shapes: [
-        { kind: 'disc', radius: 20, from: [40, 40], to: [100, 75] },
-        { kind: 'square', radius: 16, from: [125, 90], to: [118, 35] },
-      ],
+      shapes: DISC_AND_SQUARE,
     }),
   ]);
   expect(await untilReady(t.baseUrl)).toBe(true);

@@ -55,6 +55,12 @@ export interface ShapeSpec {
   colors?: [Rgb, Rgb];
 }
 
+/** A disc moving right and down and a square moving up, apart on every frame of a 160x120 clip: two objects to track. */
+export const DISC_AND_SQUARE: ShapeSpec[] = [
+  { kind: 'disc', radius: 20, from: [40, 40], to: [100, 75] },
+  { kind: 'square', radius: 16, from: [125, 90], to: [118, 35] },
+];
+
 export interface ShapeClipOptions {
   width?: number;
   height?: number;
