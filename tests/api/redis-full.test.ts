@@ -3,7 +3,8 @@
  * (a command, a Lua script, a MULTI) are recognised as out-of-memory, and a
  * submission meeting a full Redis answers 503 redis_full with Retry-After,
  * never a 500, and leaves no file; once memory is freed submissions are
- * accepted again. The API alone on a real redis-server (no worker needed).
+ * accepted again; a worker's write waits for room instead of failing the
+ * job's attempt. The API alone on a real redis-server (no worker needed).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,7 +12,7 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { toApiError } from '../../src/api/errors.js';
-import { isRedisOutOfMemory } from '../../src/jobs/redis-errors.js';
+import { isRedisOutOfMemory, whileRedisFull } from '../../src/jobs/redis-errors.js';
 import { makeMovingShapeClip, type SyntheticClip } from '../helpers/synthetic.js';
 import { filesUnder, getJson, onePointPrompts, startTestService, submission, type TestService } from '../helpers/service.js';
 
@@ -34,12 +35,13 @@ afterEach(async () => {
   await redis.config('SET', 'maxmemory', '0');
 });
 
-/** maxmemory just above what Redis uses now: the next writes that need memory are refused. */
+/**
+ * A Redis over its maxmemory: 1 byte, so that nothing that needs memory is taken whatever the
+ * clients' buffers do meanwhile (the chaos scenario sets it just above used_memory instead).
+ */
 async function fillRedis(): Promise<void> {
-  const used = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))![1]);
-  await redis.config('SET', 'maxmemory', String(used + 1024));
-  // Whatever room was left goes: a value bigger than the margin.
-  await redis.set('clipmask-test:ballast', 'x'.repeat(64 * 1024)).catch(() => undefined);
+  await redis.config('SET', 'maxmemory', '1');
+  if (!(await redis.set('clipmask-test:probe', 'x').then(() => false, isRedisOutOfMemory))) throw new Error('maxmemory did not hold');
 }
 
 const refusal = (promise: Promise<unknown>) => promise.then(() => undefined, (error: unknown) => error);
@@ -78,5 +80,31 @@ describe('a Redis at maxmemory', () => {
     expect(accepted.status).toBe(202);
     const { id } = (await accepted.json()) as { id: string };
     expect((await getJson(`${t.baseUrl}/v1/jobs/${id}`)).body.state).toBe('queued');
+  });
+});
+
+describe("a worker's write at maxmemory", () => {
+  it('waits for room and is done once memory is freed; a shutdown or another error ends the wait', async () => {
+    await fillRedis();
+    let refusals = 0;
+    const started = performance.now();
+    setTimeout(() => void redis.config('SET', 'maxmemory', '0'), 1500);
+    const write = () => redis.set('clipmask-test:waited', 'x'.repeat(4096));
+    expect(await whileRedisFull(write, { everyMs: 100, onFull: () => refusals++ })).toBe('OK');
+    expect(performance.now() - started).toBeGreaterThan(1400);
+    expect(refusals).toBe(1);
+
+    await fillRedis();
+    const shutdown = new AbortController();
+    setTimeout(() => shutdown.abort('shutdown'), 300);
+    expect(isRedisOutOfMemory(await refusal(whileRedisFull(write, { everyMs: 100, signal: shutdown.signal })))).toBe(true);
+    let calls = 0;
+    const closed = async () => {
+      calls++;
+      throw new Error('Connection is closed.');
+    };
+    const other = await refusal(whileRedisFull(closed, { everyMs: 100 }));
+    expect((other as Error).message).toBe('Connection is closed.');
+    expect(calls).toBe(1);
   });
 });
