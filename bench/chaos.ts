@@ -2,7 +2,7 @@
  * Faults while jobs run, with real processes: a private redis-server (AOF on),
  * the API and a worker as separate OS processes (`npm run api`, `npm run worker`).
  *
- *   npm run chaos [-- --scenarios kill-worker,restart-redis,restart-api,cancel]
+ *   npm run chaos [-- --scenarios kill-worker,restart-redis,restart-api,cancel,kill-child,redis-oom,kill-ffmpeg]
  *
  * First an undisturbed run of a generated clip gives the reference masks.
  * Then, each scenario submits the same clip with the same click, disturbs the
@@ -15,6 +15,17 @@
  *                  on the same port and directory
  *   restart-api    SIGKILL the API process and start it again
  *
+ * then the faults under the worker and in Redis (chaos-faults.ts, which says
+ * what each checks besides the masks):
+ *
+ *   kill-child     SIGKILL the worker's inference child mid-frame: a new
+ *                  child, the job retried, no process left over
+ *   redis-oom      Redis at maxmemory (noeviction) under submissions: 503
+ *                  redis_full + Retry-After, no file of a refused one, every
+ *                  accepted job succeeds once memory is freed
+ *   kill-ffmpeg    SIGKILL the ffmpeg encoding overlay.mp4 in the last
+ *                  frames: the stage retried, a whole overlay
+ *
  * and one more that ends the job instead:
  *
  *   cancel         DELETE the running job; passes when, within 2 s, the job's
@@ -22,91 +33,32 @@
  *                  worker's processes have stopped using the CPU
  *
  * Prints one line per scenario with its recovery (or stop) time; exits 1 if any fails.
+ * The stack and process helpers are in chaos-stack.ts.
  */
-import type { ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { freePort, startRedisServer, type RedisServer } from '../src/jobs/redis-server.js';
+import { startRedisServer } from '../src/jobs/redis-server.js';
 import { makeMovingShapeClip } from '../tests/helpers/synthetic.js';
+import { FAULTS } from './chaos-faults.js';
+import { finish, getJson, processTree, sleep, startStack as startStackIn, stopStack, submit as submitTo, trackedFrames, type Stack } from './chaos-stack.js';
 import { startScript as run, stopProcess as stop } from './processes.js';
 
-const { values } = parseArgs({ options: { scenarios: { type: 'string', default: 'kill-worker,restart-redis,restart-api,cancel' } } });
+const ALL = ['kill-worker', 'restart-redis', 'restart-api', 'cancel', 'kill-child', 'redis-oom', 'kill-ffmpeg'];
+const { values } = parseArgs({ options: { scenarios: { type: 'string', default: ALL.join(',') } } });
 const scenarios = values.scenarios!.split(',');
+for (const s of scenarios) if (!ALL.includes(s)) throw new Error(`unknown scenario ${s}: ${ALL.join(', ')}`);
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const root = await mkdtemp(path.join(tmpdir(), 'clipmask-chaos-'));
-const clip = await makeMovingShapeClip(root, { width: 160, height: 120, frames: 24, fps: 8 });
+const FRAMES = 24;
+const clip = await makeMovingShapeClip(root, { width: 160, height: 120, frames: FRAMES, fps: 8 });
 const [x, y] = clip.center(0).map(Math.round);
 const prompts = { objects: [{ id: 1, name: 'disc', prompts: [{ frame: 0, points: [[x, y, 1]] }] }] };
-
-interface Stack {
-  redis: RedisServer;
-  dataDir: string;
-  port: number;
-  api: ChildProcess;
-  worker: ChildProcess;
-  env: NodeJS.ProcessEnv;
-}
-
-async function getJson(url: string): Promise<any> {
-  const response = await fetch(url);
-  return response.json();
-}
-
-async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await check().catch(() => undefined);
-    if (value !== undefined) return value;
-    await sleep(200);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-async function startStack(): Promise<Stack> {
-  const dataDir = path.join(root, `data-${Date.now()}`);
-  const redis = await startRedisServer({ dir: path.join(dataDir, 'redis') });
-  const port = await freePort();
-  const env = { ...process.env, REDIS_URL: redis.url, DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'warn', EMBED_CHUNK_FRAMES: '4' };
-  const stack = { redis, dataDir, port, env, api: run('src/api/main.ts', env), worker: run('src/jobs/main.ts', env) };
-  await waitFor('the service to be ready', async () => ((await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200 ? true : undefined), 120_000);
-  return stack;
-}
-
-async function stopStack(stack: Stack): Promise<void> {
-  await Promise.all([stop(stack.api), stop(stack.worker)]);
-  await stack.redis.stop();
-}
-
-async function submit(stack: Stack): Promise<string> {
-  const { openAsBlob } = await import('node:fs');
-  const form = new FormData();
-  form.append('video', await openAsBlob(clip.path), 'clip.mp4');
-  form.append('prompts', JSON.stringify(prompts));
-  const response = await fetch(`http://127.0.0.1:${stack.port}/v1/jobs`, { method: 'POST', body: form });
-  if (response.status !== 202) throw new Error(`submission refused: ${response.status}`);
-  return ((await response.json()) as { id: string }).id;
-}
-
-async function finish(stack: Stack, id: string): Promise<string> {
-  const base = `http://127.0.0.1:${stack.port}`;
-  const job = await waitFor('the job to end', async () => {
-    const j = await getJson(`${base}/v1/jobs/${id}`);
-    return j.state === 'queued' || j.state === 'running' ? undefined : j;
-  }, 300_000);
-  if (job.state !== 'succeeded') throw new Error(`job ${job.state}: ${JSON.stringify(job.error)}`);
-  return (await fetch(`${base}${job.artifacts.masks}`)).text();
-}
-
-async function trackedFrames(stack: Stack, id: string, frames: number): Promise<void> {
-  await waitFor(`${frames} frames tracked`, async () => {
-    const j = await getJson(`http://127.0.0.1:${stack.port}/v1/jobs/${id}`);
-    return j.progress?.framesDone >= frames ? true : undefined;
-  }, 120_000);
-}
+const submission = { video: clip.path, prompts };
+const startStack = () => startStackIn(root);
+const submit = (stack: Stack) => submitTo(stack, submission);
 
 const disturb: Record<string, (stack: Stack) => Promise<void>> = {
   async 'kill-worker'(stack) {
@@ -125,32 +77,6 @@ const disturb: Record<string, (stack: Stack) => Promise<void>> = {
   },
 };
 
-/** A process and all its descendants, from /proc: pid -> [command name, CPU ticks used]. */
-function processTree(root: number): Map<number, [string, number]> {
-  const all = new Map<number, { ppid: number; comm: string; ticks: number }>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      // pid (comm) state ppid ... utime(14) stime(15): comm may hold spaces, so split after its ')'.
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      all.set(Number(entry), { ppid: Number(fields[1]), comm, ticks: Number(fields[11]) + Number(fields[12]) });
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  const tree = new Map<number, [string, number]>();
-  const visit = (pid: number) => {
-    const p = all.get(pid);
-    if (!p || tree.has(pid)) return;
-    tree.set(pid, [p.comm, p.ticks]);
-    for (const [child, c] of all) if (c.ppid === pid) visit(child);
-  };
-  visit(root);
-  return tree;
-}
-
 /**
  * Seconds from DELETE until the job has stopped: its files are gone, no
  * ffmpeg runs under the worker, and the worker's processes used under 5% of
@@ -158,7 +84,7 @@ function processTree(root: number): Map<number, [string, number]> {
  */
 async function cancelAndTimeStop(stack: Stack, id: string): Promise<number> {
   const jobDir = path.join(stack.dataDir, 'jobs', id);
-  const ticks = () => [...processTree(stack.worker.pid!).values()].reduce((sum, [, t]) => sum + t, 0);
+  const ticks = () => [...processTree(stack.worker.pid!).values()].reduce((sum, p) => sum + p.ticks, 0);
   const started = performance.now();
   const response = await fetch(`http://127.0.0.1:${stack.port}/v1/jobs/${id}`, { method: 'DELETE' });
   if (response.status !== 200) throw new Error(`DELETE answered ${response.status}`);
@@ -168,7 +94,7 @@ async function cancelAndTimeStop(stack: Stack, id: string): Promise<number> {
     samples.push({ at: now, ticks: ticks() });
     const window = samples.find((s) => now - s.at <= 400)!;
     const quiet = now - samples[0].at >= 400 && samples.at(-1)!.ticks - window.ticks <= 2;
-    const ffmpeg = [...processTree(stack.worker.pid!).values()].some(([comm]) => comm.startsWith('ffmpeg'));
+    const ffmpeg = [...processTree(stack.worker.pid!).values()].some((p) => p.comm.startsWith('ffmpeg'));
     // The stop is when the quiet window began.
     if (quiet && !ffmpeg && !existsSync(jobDir)) return (window.at - started) / 1000;
     await sleep(50);
@@ -210,8 +136,19 @@ try {
       }
       continue;
     }
+    const fault = FAULTS[scenario];
+    if (fault) {
+      try {
+        const verdict = await fault({ root, submission, reference: reference!, frames: FRAMES });
+        if (!verdict.pass) failures++;
+        console.log(`${scenario}: ${verdict.pass ? 'PASS' : 'FAIL'} ${verdict.summary}`);
+      } catch (error) {
+        failures++;
+        console.log(`${scenario}: FAIL ${(error as Error).message}`);
+      }
+      continue;
+    }
     const act = disturb[scenario];
-    if (!act) throw new Error(`unknown scenario ${scenario}: ${Object.keys(disturb).join(', ')}`);
     const stack = await startStack();
     try {
       const id = await submit(stack);

@@ -2,6 +2,7 @@ import type { ErrorRequestHandler, RequestHandler } from 'express';
 import multer from 'multer';
 import { MediaError } from '../media/index.js';
 import { StorageError } from '../storage/storage.js';
+import { isRedisOutOfMemory } from '../jobs/redis-errors.js';
 import { PromptsError } from '../prompts.js';
 import type { Logger } from '../logger.js';
 
@@ -96,6 +97,8 @@ export function toApiError(error: unknown): ApiError | undefined {
   if (type === 'entity.parse.failed') return badRequest('invalid_json', 'the body is not valid JSON');
   if (type === 'entity.too.large') return new ApiError(413, 'body_too_large', 'the body is larger than the limit');
   if (e && (e.status === 404 || e.code === 'ENOENT')) return notFound();
+  // Redis at maxmemory (noeviction): nothing was filed; the client tries again once memory is freed.
+  if (isRedisOutOfMemory(error)) return new ApiError(503, 'redis_full', 'the job store is out of memory; try again later', undefined, { 'Retry-After': '30' });
   if (e && e.code === 'ENOSPC') return new ApiError(507, 'insufficient_storage', 'the server is out of disk space; try again later', undefined, { 'Retry-After': '60' });
   // Redis down or unreachable (ioredis gave up on the command).
   if (e && (e.name === 'MaxRetriesPerRequestError' || /ECONNREFUSED|Connection is closed|Stream isn't writeable/.test(e.message ?? ''))) {
@@ -111,6 +114,8 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     if (!apiError) {
       logger.error({ err: error, method: req.method, url: req.originalUrl }, 'request failed');
       apiError = new ApiError(500, 'internal', 'something went wrong on the server');
+    } else if (apiError.code === 'redis_full') {
+      logger.warn({ method: req.method, url: req.originalUrl }, 'Redis is at maxmemory: request refused (raise maxmemory or free memory)');
     }
     if (res.headersSent) {
       res.destroy();

@@ -7,6 +7,7 @@ import type { ObjectChange, SessionObject } from '../pipeline/tracking-session.j
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { parseCorrection, parsePrompts } from '../prompts.js';
+import { removeTemporaryFiles } from '../util/atomic.js';
 import { exists } from '../util/fs.js';
 import { enforceEmbeddingBudget } from './embedding-budget.js';
 import { CANCELLED, endingFor, Heartbeat, inputError, SHUTDOWN } from './job-run.js';
@@ -16,6 +17,7 @@ import { zipDirectory } from './package.js';
 import type { TrackPayload, TrackResult } from './payloads.js';
 import type { QueueRepository } from './queue.js';
 import { queueRenders } from './render-job.js';
+import { whileRedisFull } from './redis-errors.js';
 import { ARTIFACT_NAMES, EMPTY_PROGRESS, isTerminal, type JobProgress, type JobRecord, type JobStage } from './record.js';
 import type { JobWorkspace, Workspaces } from './workspace.js';
 
@@ -114,6 +116,10 @@ export function createTrackProcessor(deps: TrackJobDeps) {
   return async function processTrack(job: TrackJob, token?: string, signal?: AbortSignal): Promise<TrackResult> {
     const run = new TrackRun(deps, job, token, signal);
     const record = await run.start();
+    if (record === 'finished') {
+      await run.stop();
+      return { frames: 0, seconds: 0 };
+    }
     try {
       const outcome = await run.track(record);
       await run.pack();
@@ -160,19 +166,30 @@ class TrackRun {
     return this.workspace.local(relative);
   }
 
-  /** Marks the record running (unless it was cancelled meanwhile) and starts the heartbeat. */
-  async start(): Promise<JobRecord> {
+  /**
+   * Marks the record running (unless it was cancelled meanwhile) and starts the heartbeat.
+   * 'finished': the first run's end is recorded already and BullMQ gives the job again because it
+   * never heard of it (Redis refused the completion at maxmemory, the worker died just then): the
+   * artifacts are the job's, nothing is to be done or deleted.
+   */
+  async start(): Promise<JobRecord | 'finished'> {
     const { store, metrics } = this.deps;
     const { jobId } = this.job.data;
     const record = await store.get(jobId);
+    if (record && record.state !== 'cancelled' && record.revisionDone >= 0) {
+      this.log.warn({ state: record.state }, 'the job has finished before: nothing to do');
+      return 'finished';
+    }
     const attempts = Math.max(this.job.attemptsStarted ?? 0, this.job.attemptsMade + 1); // also counts starts that ended without a failure
     this.clock = new ProgressClock(record?.video ?? { frames: 0 });
     const running =
       record && record.state !== 'cancelled'
-        ? await store.update(
-            jobId,
-            { state: 'running', stage: 'starting', progress: this.clock.snapshot(), attempts, startedAt: record.startedAt ?? this.startedAt, error: null },
-            { only: ['queued', 'running'] },
+        ? await this.untilRedisHasRoom(() =>
+            store.update(
+              jobId,
+              { state: 'running', stage: 'starting', progress: this.clock!.snapshot(), attempts, startedAt: record.startedAt ?? this.startedAt, error: null },
+              { only: ['queued', 'running'] },
+            ),
           )
         : undefined;
     if (!record || !running?.applied) {
@@ -210,7 +227,7 @@ class TrackRun {
     if (done) this.log.info('tracking outputs already complete: skipping to packaging');
     else outcome = await this.runTracking();
     clock.allFinal(outcome.video.frames);
-    await queues.removeEmbedJobs(data.jobId, outcome.video.frames, data.chunkFrames);
+    await this.untilRedisHasRoom(() => queues.removeEmbedJobs(data.jobId, outcome.video.frames, data.chunkFrames));
     if (!config.keepEmbeddings) await storage.deletePrefix(`${data.embeddings}/`);
     else await enforceEmbeddingBudget(storage, config.embeddingBudgetBytes, (id) => this.idle(id), this.log);
     if (this.controller.signal.aborted) throw new RunAbortedError(this.controller.signal.reason);
@@ -226,6 +243,9 @@ class TrackRun {
     const started = performance.now();
     const embeddings = { ...this.workspace.embeddings(data.embeddings, data.chunkFrames, `track:${data.jobId}`), windowFrames: config.embedWindowFrames, keep: config.keepEmbeddings };
     const request = { ...(await this.sessionFiles()), prompts, embeddings };
+    // An earlier attempt whose inference child was killed (SIGKILL, OOM killer) left its work in progress.
+    const left = [...(await removeTemporaryFiles(request.outDir)), ...(await removeTemporaryFiles(request.results))];
+    if (left.length) this.log.info({ files: left }, 'removed the temporary files of an earlier attempt');
     const result = await inference.track(request, {
       signal: this.controller.signal,
       onProgress: (p) => clock.onFrames(p),
@@ -327,8 +347,10 @@ class TrackRun {
     const progress = this.clock!.snapshot();
     const lastCorrection = outcome.revision > 0 ? { revision: outcome.revision, changes: outcome.changes } : undefined;
     const objects = outcome.objects?.length; // corrections during the run may have added some
-    await queueRenders(store, this.deps.queues, this.job.data.jobId, outcome.revision);
-    const applied = await store.finishRevision(this.job.data.jobId, outcome.revision, { progress, video: outcome.video, objects, artifacts: [...ARTIFACT_NAMES], lastCorrection });
+    await this.untilRedisHasRoom(() => queueRenders(store, this.deps.queues, this.job.data.jobId, outcome.revision));
+    const applied = await this.untilRedisHasRoom(() =>
+      store.finishRevision(this.job.data.jobId, outcome.revision, { progress, video: outcome.video, objects, artifacts: [...ARTIFACT_NAMES], lastCorrection }),
+    );
     if (!applied) throw new RunAbortedError(CANCELLED);
     metrics.stageSeconds.observe({ stage: 'total' }, (finishedAt - record.createdAt) / 1000);
     metrics.jobsFinished.inc({ result: 'succeeded' });
@@ -352,7 +374,7 @@ class TrackRun {
     });
     if (ending.action === 'hand-back') {
       // Another worker (or this one after a restart) starts it again.
-      await store.update(jobId, { state: 'queued', stage: 'queued', progress: EMPTY_PROGRESS }, { only: ['running'] });
+      await this.untilRedisHasRoom(() => store.update(jobId, { state: 'queued', stage: 'queued', progress: EMPTY_PROGRESS }, { only: ['running'] }));
       await this.job.moveToWait(this.token!);
       this.log.info('job handed back to the queue (shutdown)');
       throw new WaitingError();
@@ -365,15 +387,23 @@ class TrackRun {
       throw new UnrecoverableError(CANCELLED);
     }
     if (ending.action === 'fail') {
-      await store.update(jobId, { state: 'failed', error: ending.jobError, finishedAt: Date.now() }, { only: ['queued', 'running'] });
+      await this.untilRedisHasRoom(() => store.update(jobId, { state: 'failed', error: ending.jobError, finishedAt: Date.now() }, { only: ['queued', 'running'] }));
       await this.workspace.removeJob();
       metrics.jobsFinished.inc({ result: 'failed' });
       this.log.warn({ err: error, code: ending.jobError.code }, 'job failed');
       throw ending.unrecoverable && !(error instanceof UnrecoverableError) ? inputError(ending.jobError) : error;
     }
-    await store.update(jobId, { state: 'queued', stage: 'queued', progress: EMPTY_PROGRESS }, { only: ['running'] });
+    await this.untilRedisHasRoom(() => store.update(jobId, { state: 'queued', stage: 'queued', progress: EMPTY_PROGRESS }, { only: ['running'] }));
     this.log.warn({ err: error }, 'job attempt failed; it will be retried');
     throw error;
+  }
+
+  /**
+   * A write the job's outcome depends on, done again while Redis is at maxmemory (see whileRedisFull):
+   * the job waits for memory instead of failing its attempt. A shutdown stops the wait.
+   */
+  private untilRedisHasRoom<T>(write: () => Promise<T>): Promise<T> {
+    return whileRedisFull(write, { signal: this.signal, onFull: (error) => this.log.warn({ err: error }, 'Redis is at maxmemory: waiting for room to record the job') });
   }
 
   /** The attempt is over: no more beats; its scratch files go (the job's stored files stay). */

@@ -1,14 +1,17 @@
 /**
  * The inference child as the worker drives it: a cancelled run that does not
  * stop in time is killed, the child comes back with its model, and the next
- * run works (real model, real ffmpeg).
+ * run works; the same when the child is SIGKILLed from outside mid-run, whose
+ * work in progress the next attempt can recognise and remove (real model,
+ * real ffmpeg).
  */
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { InferenceProcess, RunAbortedError } from '../../src/inference/inference-process.js';
 import { createLogger } from '../../src/logger.js';
+import { removeTemporaryFiles } from '../../src/util/atomic.js';
 import { makeMovingShapeClip, type SyntheticClip } from '../helpers/synthetic.js';
 import { eventually } from '../helpers/service.js';
 
@@ -52,4 +55,35 @@ it('kills a cancelled run that does not stop in time, restarts, and runs the nex
   expect((await readdir(path.join(dir, 'after'))).sort()).toEqual(['embeddings', 'frames', 'instances.json', 'masks.json', 'overlay.mp4', 'png']);
   // Every embedding was consumed by the forward pass; only the chunk bookkeeping is left.
   expect((await readdir(path.join(dir, 'after', 'embeddings'))).sort()).toEqual(['chunk-0.claim', 'chunk-0.done', 'chunk-1.claim', 'chunk-1.done', 'cursor']);
+});
+
+/** This process's children that run the inference child. */
+async function inferenceChildren(): Promise<number[]> {
+  const tasks = await readdir('/proc/self/task');
+  const pids = (await Promise.all(tasks.map((t) => readFile(`/proc/self/task/${t}/children`, 'utf8').catch(() => '')))).join(' ').split(/\s+/).filter(Boolean).map(Number);
+  const lines = await Promise.all(pids.map(async (pid) => [pid, await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')] as const));
+  return lines.filter(([, line]) => line.includes('inference-child')).map(([pid]) => pid);
+}
+
+it('comes back after its child is SIGKILLed mid-run; the killed run\'s temporary files can be told apart and removed', async () => {
+  expect(await eventually(async () => inference.ready, 60_000, 100)).toBe(true);
+  const [child] = await inferenceChildren();
+  let kills = 0;
+  const killed = inference.track(request('killed'), { onProgress: () => void (kills++ || process.kill(child, 'SIGKILL')) });
+  const error = await killed.catch((e: unknown) => e);
+  expect(error).not.toBeInstanceOf(RunAbortedError);
+  expect((error as Error).message).toMatch(/the inference process exited \(code null, signal SIGKILL\)/);
+
+  // What the writers had in progress stays (a SIGKILL runs no cleanup); the next attempt removes it.
+  const out = path.join(dir, 'killed');
+  const left = await removeTemporaryFiles(out);
+  expect(left.some((name) => /^\.png\.[0-9a-f]{12}\.tmp$/.test(name))).toBe(true);
+  expect((await readdir(out)).filter((name) => name.startsWith('.'))).toEqual([]);
+
+  expect(await eventually(async () => inference.ready, 60_000, 100)).toBe(true);
+  const [replacement] = await inferenceChildren();
+  expect(replacement).not.toBe(child);
+  const outcome = await inference.track(request('after-kill'));
+  expect(outcome).toMatchObject({ frames: 3 });
+  expect((await readdir(path.join(dir, 'after-kill'))).filter((name) => name.startsWith('.'))).toEqual([]);
 });
