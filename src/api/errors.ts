@@ -43,6 +43,7 @@ const MEDIA_STATUS: Partial<Record<MediaError['code'], number>> = {
   no_video_stream: 415,
   zero_frames: 400,
   truncated: 400,
+  undecodable: 415,
   too_large: 413,
 };
 

@@ -17,8 +17,10 @@ export function uploaded(req: Request, field: string): UploadedFile | undefined 
  * multer on disk: parts stream to DATA_DIR/uploads under random names (never
  * the client's), with a size limit; nothing is held in memory but the
  * prompts text. multer deletes what it wrote if the request fails.
+ * `files`: the file parts the route takes; any other file part is refused
+ * (400 unexpected_file, and deleted), so none is left behind unread.
  */
-export function uploadMiddleware(dataDir: string, maxUploadBytes: number) {
+export function uploadMiddleware(dataDir: string, maxUploadBytes: number, files: readonly string[] = ['video', 'prompts']) {
   const destination = uploadsDir(dataDir);
   mkdirSync(destination, { recursive: true });
   return multer({
@@ -27,8 +29,5 @@ export function uploadMiddleware(dataDir: string, maxUploadBytes: number) {
       filename: (_req, _file, callback) => callback(null, `${randomUUID()}.part`),
     }),
     limits: { fileSize: maxUploadBytes, files: 2, fields: 4, parts: 8, fieldSize: MAX_PROMPTS_BYTES, fieldNameSize: 100 },
-  }).fields([
-    { name: 'video', maxCount: 1 },
-    { name: 'prompts', maxCount: 1 },
-  ]);
+  }).fields(files.map((name) => ({ name, maxCount: 1 })));
 }

@@ -21,6 +21,7 @@ const INPUT_MEDIA_CODES: ReadonlySet<MediaErrorCode> = new Set<MediaErrorCode>([
   'no_video_stream',
   'zero_frames',
   'truncated',
+  'undecodable',
   'too_large',
   'frame_size_mismatch',
   'bad_image',

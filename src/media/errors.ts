@@ -18,6 +18,8 @@ export type MediaErrorCode =
   | 'zero_frames'
   /** The file is cut short (moov atom missing, data ends early, decode stopped early). */
   | 'truncated'
+  /** A video by its headers whose frames do not decode (ffmpeg stops with an error before the first one). */
+  | 'undecodable'
   /** Bigger than the configured limits (pixels, frames, duration). */
   | 'too_large'
   /** A frame directory whose images do not all have the same size. */

@@ -98,8 +98,10 @@ async function* readVideoFrames(file: string, meta: VideoMeta, range: FrameRange
     const decoded = index - range.start;
     const wanted = range.end - range.start;
     if (exit.code !== 0) {
-      // A damaged stream usually makes ffmpeg stop with an error after the good frames.
-      const code = decoded > 0 ? 'truncated' : 'ffmpeg_failed';
+      // A damaged stream usually makes ffmpeg stop with an error after the good frames; an error exit
+      // before any frame is a file that probed as a video but does not decode (the input's fault, not
+      // retried); killed by a signal (code null) it is the server's.
+      const code = decoded > 0 ? 'truncated' : exit.code !== null ? 'undecodable' : 'ffmpeg_failed';
       throw new MediaError(code, `decoding failed after ${decoded} of ${wanted} frames`, { detail: stderr.lines() });
     }
     if (frames.pendingBytes > 0 || decoded < wanted) {

@@ -21,7 +21,8 @@ function frameParam(value: string): number {
 export function previewsRouter(deps: { previews: PreviewService; dataDir: string; maxUploadBytes: number }): Router {
   const { previews } = deps;
   const router = Router();
-  const upload = uploadMiddleware(deps.dataDir, deps.maxUploadBytes);
+  // The video only: a preview reads no other file, so another file part would be left in DATA_DIR/uploads.
+  const upload = uploadMiddleware(deps.dataDir, deps.maxUploadBytes, ['video']);
 
   router.post(
     '/',
