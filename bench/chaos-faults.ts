@@ -16,6 +16,7 @@ import {
   finish,
   getJson,
   inferenceChildren,
+  masksOf,
   post,
   processTable,
   processTree,
@@ -152,7 +153,8 @@ const redisOom: Scenario = (context) =>
       await redis.config('SET', 'maxmemory', String(limit));
       const accepted = [first, waiting];
       const refusals: { status: number; code?: string; retryAfter: string | null }[] = [];
-      for (let tries = 0; tries < 12 && refusals.length < 3; tries++) {
+      // At most 3 more accepted: each is one more job to wait for afterwards.
+      for (let tries = 0; tries < 12 && refusals.length < 3 && accepted.length < 5; tries++) {
         const response = await post(stack, context.submission);
         const body = (await response.json().catch(() => ({}))) as { id?: string; error?: { code: string } };
         if (response.status === 202) accepted.push(body.id!);
@@ -167,9 +169,10 @@ const redisOom: Scenario = (context) =>
       const freed = performance.now();
       await redis.config('SET', 'maxmemory', '0');
       const firstDone = ended(stack, first).then(() => seconds(freed));
-      const jobs = await Promise.all(accepted.map((id) => ended(stack, id)));
+      const jobs = await Promise.all(accepted.map((id) => ended(stack, id, 600_000)));
       const recovery = seconds(freed);
-      const masks = await Promise.all(jobs.map(async (job) => (job.state === 'succeeded' ? (await fetch(`http://127.0.0.1:${stack.port}${job.artifacts.masks}`)).text() : undefined)));
+      const masks = await Promise.all(jobs.map(async (job) => (job.state === 'succeeded' ? masksOf(stack, job) : undefined)));
+      const others = jobs.filter((j) => j.state !== 'succeeded').map((j) => `${j.state} ${j.error?.code ?? ''}`.trim());
       const succeeded = jobs.filter((j) => j.state === 'succeeded').length;
       const identical = masks.filter((m) => m === context.reference).length;
       const coded = refusals.filter((r) => r.status === 503 && r.code === 'redis_full' && r.retryAfter).length;
@@ -181,7 +184,7 @@ const redisOom: Scenario = (context) =>
         summary:
           `maxmemory ${Math.round(limit / 1024)} KB (used ${Math.round(full / 1024)} KB when freed); ${accepted.length} accepted, ${refusals.length} refused (${answers}); ` +
           `refused submissions left ${strayJobs.length} job folders and ${refusedFiles.uploads.length} uploads; ` +
-          `${succeeded}/${accepted.length} accepted jobs succeeded (the running one ${await firstDone} s, the last ${recovery} s after memory was freed), masks identical: ${identical}/${accepted.length}`,
+          `${succeeded}/${accepted.length} accepted jobs succeeded${others.length ? ` (others: ${others.join(', ')})` : ''} (the running one ${await firstDone} s, the last ${recovery} s after memory was freed), masks identical: ${identical}/${accepted.length}`,
       };
     } finally {
       redis.disconnect();

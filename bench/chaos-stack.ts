@@ -26,8 +26,10 @@ export interface Submission {
   prompts: unknown;
 }
 
+/** A GET's JSON; throws on an error answer (waitFor then asks again). */
 export async function getJson(url: string): Promise<any> {
   const response = await fetch(url);
+  if (!response.ok) throw new Error(`GET ${url} answered ${response.status}`);
   return response.json();
 }
 
@@ -45,7 +47,8 @@ export async function startStack(root: string): Promise<Stack> {
   const dataDir = path.join(root, `data-${Date.now()}`);
   const redis = await startRedisServer({ dir: path.join(dataDir, 'redis') });
   const port = await freePort();
-  const env = { ...process.env, REDIS_URL: redis.url, DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'warn', EMBED_CHUNK_FRAMES: '4' };
+  // The scenarios poll several jobs several times a second: the rate limit is not what they test.
+  const env = { ...process.env, REDIS_URL: redis.url, DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'warn', EMBED_CHUNK_FRAMES: '4', RATE_LIMIT_PER_MINUTE: '1000000' };
   const stack = { redis, dataDir, port, env, api: run('src/api/main.ts', env), worker: run('src/jobs/main.ts', env) };
   await waitFor('the service to be ready', async () => ((await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200 ? true : undefined), 120_000);
   return stack;
@@ -74,7 +77,14 @@ export async function submit(stack: Stack, submission: Submission): Promise<stri
 export async function finish(stack: Stack, id: string): Promise<string> {
   const job = await ended(stack, id);
   if (job.state !== 'succeeded') throw new Error(`job ${job.state}: ${JSON.stringify(job.error)}`);
-  return (await fetch(`http://127.0.0.1:${stack.port}${job.artifacts.masks}`)).text();
+  return masksOf(stack, job);
+}
+
+/** masks.json of a succeeded job, as text. */
+export async function masksOf(stack: Stack, job: { artifacts: { masks: string } }): Promise<string> {
+  const response = await fetch(`http://127.0.0.1:${stack.port}${job.artifacts.masks}`);
+  if (!response.ok) throw new Error(`masks.json answered ${response.status}`);
+  return response.text();
 }
 
 /** The job's status once it is neither queued nor running. */

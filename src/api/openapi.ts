@@ -94,6 +94,7 @@ export function buildOpenApi(config: Config): JsonObject {
             '413': errorResponse('Upload, frame size, frame count or duration over the limit'),
             '415': errorResponse('Not multipart/form-data, or the file is not a video'),
             '429': errorResponse('The queue is full; retry after Retry-After seconds'),
+            '503': errorResponse('The job store is unreachable (unavailable) or at its memory limit (redis_full); nothing was filed: retry after Retry-After seconds'),
           },
         },
         get: {
