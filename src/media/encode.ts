@@ -369,7 +369,9 @@ async function audioPlan(source: string, container: Container): Promise<AudioPla
     '-v', 'error', ...safeInputArgs(), '-select_streams', 'a:0', '-show_entries', 'stream=codec_name', '-of', 'csv=p=0', fileUrl(source),
   ]);
   const codec = result.stdout.trim().split('\n')[0]?.trim();
-  if (result.code !== 0 || !codec) return undefined;
+  // A damaged audio track whose codec ffprobe cannot name (its sample description gone) can be neither
+  // copied nor decoded: the output goes without it rather than failing the job.
+  if (result.code !== 0 || !codec || codec === 'unknown' || codec === 'none') return undefined;
   const { copies, encoder } = CONTAINER_AUDIO[container];
   return { source, codecArgs: copies(codec) ? ['copy'] : encoder };
 }

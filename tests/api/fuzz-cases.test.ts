@@ -14,6 +14,8 @@ import { parseAtoms } from '../../bench/fuzz-cases.js';
 import { InferenceError } from '../../src/inference/inference-process.js';
 import { endingFor } from '../../src/jobs/job-run.js';
 import { MediaError, probeVideo, readFrames } from '../../src/media/index.js';
+import { VideoWriter, videoWriterOptionsFor } from '../../src/media/encode.js';
+import { runFfmpeg } from '../helpers/synthetic.js';
 
 let t: TestService;
 let dir: string;
@@ -81,5 +83,33 @@ describe('fuzzed videos', () => {
       jobError: { code: 'undecodable', message: (error as MediaError).message },
       unrecoverable: true,
     });
+  });
+});
+
+describe('fuzzed videos with audio', () => {
+  // fuzz seed 1, cases 215, 261, 284: an audio track without its sample description (codec
+  // "unknown") made the overlay's encoder fail (it can neither copy nor decode it), so a job whose
+  // video decodes fine failed as `internal`, three times.
+  it('encodes the overlay without an audio track whose codec is unknown', async () => {
+    const source = path.join(dir, 'with-audio.mov');
+    await runFfmpeg([
+      '-y', '-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=64x48:rate=5', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=8000',
+      '-t', '0.6', '-c:v', 'mjpeg', '-pix_fmt', 'yuvj420p', '-c:a', 'pcm_s16le', source,
+    ]);
+    // The audio trak's minf dropped (the fuzz mutation drop(minf)): the track stays, its codec is unknown.
+    const data = await readFile(source);
+    const atoms = parseAtoms(data);
+    const traks = atoms.filter((a) => a.type === 'trak');
+    const minf = atoms.find((a) => a.type === 'minf' && a.start > traks[1].start)!;
+    const damaged = path.join(dir, 'damaged-audio.mov');
+    await writeFile(damaged, Buffer.concat([data.subarray(0, minf.start), data.subarray(minf.start + minf.size)]));
+
+    const meta = await probeVideo(damaged);
+    expect(meta).toMatchObject({ frames: 3, hasAudio: true });
+    const out = path.join(dir, 'overlay.mp4');
+    const writer = await VideoWriter.open(videoWriterOptionsFor(meta, out, damaged));
+    for await (const frame of readFrames(damaged, meta)) await writer.write(frame.data);
+    await writer.finish();
+    expect((await probeVideo(out)).frames).toBe(3);
   });
 });
