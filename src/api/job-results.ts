@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import type { Config } from '../config.js';
 import type { JobStore } from '../jobs/job-store.js';
-import { correctionFile, jobRelativePaths, sessionPaths } from '../jobs/layout.js';
+import { correctionFile, jobRelativePaths, renderPayload, sessionPaths } from '../jobs/layout.js';
 import type { QueueRepository } from '../jobs/queue.js';
 import { newRender, type JobRecord, type RenderRecord } from '../jobs/record.js';
 import type { Logger } from '../logger.js';
@@ -141,8 +141,7 @@ export class JobResults {
     const existing = outcome === 'exists' ? (await store.get(id))?.renders?.find((r) => r.file === wanted.file) : undefined;
     if (existing && existing.state !== 'failed') return { render: existing, queued: false };
     if (existing) await store.patchRender(id, wanted.file, { state: 'queued', revision: record.revisionDone, error: null });
-    const paths = jobRelativePaths(id);
-    await queues.addRender({ jobId: id, file: wanted.file, revision: record.revisionDone, input: paths.input, masks: paths.masks });
+    await queues.addRender(renderPayload(id, wanted.file, record.revisionDone));
     logger.info({ jobId: id, render: wanted.file, revision: record.revisionDone }, 'render queued');
     return { render: { ...(existing ?? wanted), state: 'queued', revision: record.revisionDone }, queued: true };
   }

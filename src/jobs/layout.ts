@@ -81,6 +81,12 @@ export function jobRelativePaths(id: string) {
   };
 }
 
+/** What a `render` job of a job's render `file` from masks revision `revision` carries. */
+export function renderPayload(id: string, file: string, revision: number) {
+  const r = jobRelativePaths(id);
+  return { jobId: id, file, revision, input: r.input, masks: r.masks };
+}
+
 /** Where a render made from masks revision `revision` is stored (relative to DATA_DIR). */
 export function renderKey(id: string, revision: number, file: string): string {
   return path.join(jobRelativePaths(id).renders, String(revision), file);

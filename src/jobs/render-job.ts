@@ -8,7 +8,7 @@ import { masksResults, renderVideos, type MasksDocument } from '../output/render
 import type { RenderSpec } from '../output/render-spec.js';
 import { endingFor } from './job-run.js';
 import type { JobStore } from './job-store.js';
-import { renderKey, jobRelativePaths } from './layout.js';
+import { renderKey, renderPayload } from './layout.js';
 import type { RenderPayload, RenderResult } from './payloads.js';
 import type { QueueRepository } from './queue.js';
 import type { RenderRecord } from './record.js';
@@ -142,9 +142,8 @@ async function endRender(error: unknown, context: { job: RenderJob; token?: stri
  */
 export async function queueRenders(store: JobStore, queues: QueueRepository, jobId: string, revision: number): Promise<void> {
   const record = await store.get(jobId);
-  const paths = jobRelativePaths(jobId);
   for (const render of record?.renders ?? []) {
     await store.patchRender(jobId, render.file, { state: 'queued', revision, error: null });
-    await queues.addRender({ jobId, file: render.file, revision, input: paths.input, masks: paths.masks });
+    await queues.addRender(renderPayload(jobId, render.file, revision));
   }
 }
