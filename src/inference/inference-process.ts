@@ -148,6 +148,7 @@ export class InferenceProcess {
       });
       child.on('exit', (code, signal) => {
         clearTimeout(timer);
+        endOrphans(child);
         if (this.child === child) {
           this.child = undefined;
           this.modelName = undefined;
@@ -276,6 +277,21 @@ export class InferenceProcess {
     const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
     await exited;
     clearTimeout(timer);
+  }
+}
+
+/**
+ * Kills what is left of a dead child's process group: its ffmpeg processes
+ * outlive it, and an encoder whose input closes finishes its file, which would
+ * land after the caller has cleaned up the killed run's temporary files.
+ */
+function endOrphans(child: ChildProcess): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch (error) {
+    // ESRCH: the group is already empty.
+    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
   }
 }
 

@@ -5,6 +5,7 @@
  * work in progress the next attempt can recognise and remove (real model,
  * real ffmpeg).
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -57,6 +58,28 @@ it('kills a cancelled run that does not stop in time, restarts, and runs the nex
   expect((await readdir(path.join(dir, 'after', 'embeddings'))).sort()).toEqual(['chunk-0.claim', 'chunk-0.done', 'chunk-1.claim', 'chunk-1.done', 'cursor']);
 });
 
+/** The processes of a process group, from /proc (stat's fifth field is the group). */
+function groupMembers(pgid: number): number[] {
+  return readdirSync('/proc').filter((name) => /^\d+$/.test(name)).filter((pid) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) === pgid && !/^[ZX]$/.test(stat.slice(stat.lastIndexOf(')') + 2)[0]!);
+    } catch {
+      return false;
+    }
+  }).map(Number);
+}
+
+/** Whether a process has SIGKILL (signal 9, bit 8) pending; true once it is gone. */
+function killPending(pid: number): boolean {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    return [...status.matchAll(/^(?:ShdPnd|SigPnd):\s*([0-9a-f]+)$/gm)].some(([, mask]) => (BigInt(`0x${mask}`) & 0x100n) !== 0n);
+  } catch {
+    return true;
+  }
+}
+
 /** This process's children that run the inference child. */
 async function inferenceChildren(): Promise<number[]> {
   const tasks = await readdir('/proc/self/task');
@@ -73,6 +96,10 @@ it('comes back after its child is SIGKILLed mid-run; the killed run\'s temporary
   const error = await killed.catch((e: unknown) => e);
   expect(error).not.toBeInstanceOf(RunAbortedError);
   expect((error as Error).message).toMatch(/the inference process exited \(code null, signal SIGKILL\)/);
+  // Its ffmpeg processes are killed with it (an orphaned encoder would finish its file after the cleanup below):
+  // when the run is rejected, each one is gone or has SIGKILL pending.
+  expect(groupMembers(child).filter((pid) => !killPending(pid))).toEqual([]);
+  expect(await eventually(async () => groupMembers(child).length === 0, 10_000, 20)).toBe(true);
 
   // What the writers had in progress stays (a SIGKILL runs no cleanup); the next attempt removes it.
   const out = path.join(dir, 'killed');
