@@ -42,13 +42,18 @@ export interface VideoMeta {
 
 /** A problem with the input that is worked around, told to the user (the job status, masks.json). */
 export interface MediaWarning {
-  /** `cut_short`: the file ends part-way; only the frames before the cut are processed. */
-  code: 'cut_short';
+  /**
+   * `cut_short`: the file ends part-way; only the frames before the cut are processed.
+   * `frames_missing`: frames in the middle do not decode (corrupt packets); the others are processed.
+   */
+  code: 'cut_short' | 'frames_missing';
   message: string;
   /** Frames that decode (the video's frames from then on). */
   decodedFrames: number;
   /** Frames the file says it has, when it says. */
   declaredFrames?: number;
+  /** frames_missing: the presentation times (s) of the frames that do not decode, the first 100. */
+  missingTimes?: number[];
 }
 
 /** One decoded frame: packed RGB, 3 bytes per pixel, row-major, no padding. */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { MediaWarning } from '../types.js';
 import { EFFECTS, RENDER_OUTPUTS, renderFileName, type RenderSpec } from '../output/render-spec.js';
+import { MAX_MISSING_TIMES } from '../media/limits.js';
 
 /**
  * A job as the service remembers it (the JobStore's record) and as
@@ -99,10 +100,13 @@ export function newRender(spec: RenderSpec, revision: number, now = Date.now()):
 
 /** A problem with the input that was worked around (types.ts MediaWarning), as the status shows it. */
 export const mediaWarningSchema = z.object({
-  code: z.enum(['cut_short']).describe('cut_short: the file ends part-way; only the frames that decode are processed'),
+  code: z
+    .enum(['cut_short', 'frames_missing'])
+    .describe('cut_short: the file ends part-way; only the frames that decode are processed. frames_missing: frames in the middle do not decode (corrupt data) and are left out'),
   message: z.string().describe('one sentence for people: which frames are missing'),
   decodedFrames: z.int().nonnegative().describe('the frames that decode: the video\'s frames in the job'),
   declaredFrames: z.int().positive().optional().describe('the frames the file says it has, when it says'),
+  missingTimes: z.array(z.number()).max(MAX_MISSING_TIMES).optional().describe(`frames_missing: when the frames that do not decode were to be shown (seconds), the first ${MAX_MISSING_TIMES}`),
 });
 
 /** A finished revision's artifacts, in the order they are stored (the zip last, as it is made last). */

@@ -32,3 +32,6 @@ export function checkLimits(meta: VideoMeta, limits: MediaLimits = {}): void {
     throw new MediaError('too_large', `${what} ${Math.round(meta.duration)} s long; the limit is ${maxDurationSeconds} s`);
   }
 }
+
+/** A frames_missing warning lists when the first this many missing frames were due, not all of a badly broken file's. */
+export const MAX_MISSING_TIMES = 100;

@@ -9,7 +9,7 @@ import type { MediaWarning, VideoMeta } from '../types.js';
 import { resolveFfprobe } from './binaries.js';
 import { MediaError } from './errors.js';
 import { probeFrameDir, type FrameDirOptions } from './framedir.js';
-import { checkLimits, type MediaLimits } from './limits.js';
+import { checkLimits, MAX_MISSING_TIMES, type MediaLimits } from './limits.js';
 import { DEFAULT_TIMEOUT_MS, fileUrl, runTool, safeInputArgs, throwIfAborted, type RunResult } from './process.js';
 
 export { probeFrameDir } from './framedir.js';
@@ -21,6 +21,13 @@ export interface ProbeOptions {
   timeoutMs?: number;
   signal?: AbortSignal;
   limits?: MediaLimits;
+  /**
+   * Decode every frame to find the ones that really decode: a corrupt packet
+   * in the middle shows in no header or packet list, yet its frame (often
+   * more, until the next keyframe) never comes out of the decoder. Costs a
+   * decode of the file; whoever processes every frame should ask for it once.
+   */
+  decode?: boolean;
 }
 
 /** A directory of images or a video file, whichever `inputPath` is. */
@@ -41,7 +48,8 @@ export async function probeVideo(filePath: string, options: ProbeOptions = {}): 
     throw error;
   });
   const stream = chooseVideoStream(header);
-  const { packets, warning } = await readVideoPackets(ffprobe, absolute, stream, options);
+  let { packets, warning } = await readVideoPackets(ffprobe, absolute, stream, options);
+  if (options.decode && !warning) ({ packets, warning } = await checkDecodes(ffprobe, absolute, stream, packets, { ...options, timeoutMs: decodeTimeoutMs(packets.length, options) }));
   const meta = describeVideo(header, stream, packets, warning);
   checkLimits(meta, options.limits);
   return meta;
@@ -109,7 +117,7 @@ async function readVideoPackets(ffprobe: string, file: string, stream: VideoStre
   const packets = parsePacketLines(result.stdout);
   const declaredFrames = Number(stream.nb_frames);
   const endedEarly = result.stderr.includes(/partial file/i) || (Number.isFinite(declaredFrames) && packets.length < declaredFrames);
-  if (endedEarly) return cutShort(ffprobe, file, stream, options);
+  if (endedEarly) return cutShort(ffprobe, file, stream, { ...options, timeoutMs: decodeTimeoutMs(packets.length, options) });
   if (result.code !== 0) {
     throw new MediaError('ffmpeg_failed', 'the video could not be read', { detail: result.stderr.lines() });
   }
@@ -124,12 +132,8 @@ async function readVideoPackets(ffprobe: string, file: string, stream: VideoStre
  * packets present are not the frames shown). None decodes: `truncated`.
  */
 async function cutShort(ffprobe: string, file: string, stream: VideoStream, options: ProbeOptions): Promise<{ packets: Packet[]; warning: MediaWarning }> {
-  const result = await runFfprobe(ffprobe, ['-select_streams', String(stream.index), '-show_entries', 'frame=best_effort_timestamp_time', '-of', 'csv=p=0', fileUrl(file)], options);
-  const times = result.stdout
-    .split('\n')
-    .map((line) => parseSeconds(line.split(',')[0]?.trim()))
-    .filter((t): t is number => t !== undefined);
-  if (times.length === 0) throw new MediaError('truncated', 'the video is cut short: none of its frames can be decoded', { detail: result.stderr.lines() });
+  const { times, stderr } = await decodedFrameTimes(ffprobe, file, stream, options);
+  if (times.length === 0) throw new MediaError('truncated', 'the video is cut short: none of its frames can be decoded', { detail: stderr.lines() });
   const declared = Number(stream.nb_frames);
   const declaredFrames = Number.isInteger(declared) && declared > times.length ? declared : undefined;
   const until = Math.max(...times).toFixed(2);
@@ -138,6 +142,60 @@ async function cutShort(ffprobe: string, file: string, stream: VideoStream, opti
     : `the video is cut short: its data ends after ${times.length} frames (${until} s)`;
   const warning: MediaWarning = { code: 'cut_short', message, decodedFrames: times.length, ...(declaredFrames ? { declaredFrames } : {}) };
   return { packets: times.map((pts) => ({ pts, discard: false })), warning };
+}
+
+/**
+ * The frames that come out of the decoder, against the packets the file
+ * lists. When fewer come out, the video is the frames that do (a player shows
+ * them and skips the rest), and a frames_missing warning says when the
+ * missing ones were due. None at all: `undecodable`.
+ */
+async function checkDecodes(ffprobe: string, file: string, stream: VideoStream, packets: Packet[], options: ProbeOptions): Promise<{ packets: Packet[]; warning?: MediaWarning }> {
+  const { times, stderr } = await decodedFrameTimes(ffprobe, file, stream, options);
+  if (times.length === 0) throw new MediaError('undecodable', 'none of the video\'s frames can be decoded; the file is damaged', { detail: stderr.lines() });
+  const listed = presentationTimes(packets.filter((p) => !p.discard), nominalRate(stream));
+  if (times.length >= listed.length) return { packets };
+  const missing = missingTimes(listed, times);
+  const shown = missing.slice(0, 3).map((t) => `${t.toFixed(2)} s`).join(', ');
+  const message = `${listed.length - times.length} of the video's ${listed.length} frames do not decode (at ${shown}${missing.length > 3 ? ', ...' : ''}); they are left out and the ${times.length} others are processed`;
+  const warning: MediaWarning = { code: 'frames_missing', message, decodedFrames: times.length, declaredFrames: listed.length, missingTimes: missing.slice(0, MAX_MISSING_TIMES) };
+  return { packets: times.map((pts) => ({ pts, discard: false })), warning };
+}
+
+/** The listed times (ascending) that no decoded frame has, matched to within a tenth of a millisecond. */
+function missingTimes(listed: number[], decoded: number[]): number[] {
+  const sorted = [...decoded].sort((a, b) => a - b);
+  const missing: number[] = [];
+  let j = 0;
+  for (const t of listed) {
+    while (j < sorted.length && sorted[j] < t - 1e-4) j++;
+    if (j < sorted.length && Math.abs(sorted[j] - t) <= 1e-4) j++;
+    else missing.push(t);
+  }
+  return missing;
+}
+
+/**
+ * A decode pass takes time with the length: it may take the probe's timeout or
+ * 100 ms a frame (a decoder slower than 10 fps), whichever is longer, so a
+ * long 4K video is not cut off while a file that makes the decoder spin still is.
+ */
+function decodeTimeoutMs(frames: number, options: ProbeOptions): number {
+  return Math.max(options.timeoutMs ?? DEFAULT_TIMEOUT_MS, frames * 100);
+}
+
+/**
+ * Each decoded frame's presentation time, ascending. A frame without one (AVI
+ * with B-frames leaves the last N/A) is still a frame: it is put a nominal
+ * frame after the one before, as presentationTimes does for packets.
+ */
+async function decodedFrameTimes(ffprobe: string, file: string, stream: VideoStream, options: ProbeOptions): Promise<{ times: number[]; stderr: RunResult['stderr'] }> {
+  const result = await runFfprobe(ffprobe, ['-select_streams', String(stream.index), '-show_entries', 'frame=best_effort_timestamp_time', '-of', 'csv=p=0', fileUrl(file)], options);
+  const frames: Packet[] = result.stdout
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => ({ pts: parseSeconds(line.split(',')[0]?.trim()), discard: false }));
+  return { times: presentationTimes(frames, nominalRate(stream)), stderr: result.stderr };
 }
 
 function runFfprobe(ffprobe: string, args: string[], options: ProbeOptions): Promise<RunResult> {
@@ -207,10 +265,10 @@ function chooseVideoStream(header: FfprobeHeader): VideoStream {
 function describeVideo(header: FfprobeHeader, stream: VideoStream, packets: Packet[], warning?: MediaWarning): VideoMeta {
   const shown = packets.filter((p) => !p.discard);
   if (shown.length === 0) throw new MediaError('zero_frames', 'the video contains no frames');
-  const nominalFps = parseRate(stream.avg_frame_rate) ?? parseRate(stream.r_frame_rate) ?? 25;
+  const nominalFps = nominalRate(stream);
   const timestamps = presentationTimes(shown, nominalFps);
-  // A file cut short lasts as long as its frames do, not as its header says.
-  const duration = warning ? timestamps.at(-1)! - timestamps[0] + 1 / nominalFps : videoDuration(stream, header, timestamps, nominalFps);
+  // A file cut short lasts as long as its frames do, not as its header says (frames missing in the middle change nothing).
+  const duration = warning?.code === 'cut_short' ? timestamps.at(-1)! - timestamps[0] + 1 / nominalFps : videoDuration(stream, header, timestamps, nominalFps);
   const rotation = clockwiseRotation(stream);
   const sideways = rotation === 90 || rotation === 270;
   return {
@@ -298,6 +356,11 @@ function parseSeconds(text: string | undefined): number | undefined {
   if (text === undefined || text === 'N/A' || text === '') return undefined;
   const value = Number(text);
   return Number.isFinite(value) ? value : undefined;
+}
+
+/** The rate a stream states (what frames without timestamps are spaced at). */
+function nominalRate(stream: FfprobeStream): number {
+  return parseRate(stream.avg_frame_rate) ?? parseRate(stream.r_frame_rate) ?? 25;
 }
 
 /** "30000/1001" -> 29.97...; "0/0" -> undefined. */

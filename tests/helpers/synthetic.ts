@@ -448,6 +448,27 @@ export async function makeTruncated(dir: string, options: { faststart?: boolean;
   return file;
 }
 
+/**
+ * A copy of `file` with the video packets at `indices` (file order) overwritten
+ * by garbage, as a bad sector or a broken transfer leaves them: the container
+ * and its index are whole, the decoder refuses those frames. Returns the path
+ * and the packets' presentation times.
+ */
+export async function corruptPackets(file: string, indices: number[], name = 'corrupt.mp4'): Promise<{ path: string; times: number[] }> {
+  const { packets = [] } = await ffprobeJson(file, ['-select_streams', 'v:0', '-show_entries', 'packet=pts_time,pos,size']);
+  const bytes = await readFile(file);
+  const times: number[] = [];
+  for (const index of indices) {
+    const packet = packets[index] as { pts_time: string; pos: string; size: string } | undefined;
+    if (!packet) throw new Error(`${file} has no video packet ${index}`);
+    times.push(Number(packet.pts_time));
+    for (let i = 0; i < Number(packet.size); i++) bytes[Number(packet.pos) + i] = (i * 97 + 13) & 0xff;
+  }
+  const out = path.join(path.dirname(file), name);
+  await writeFile(out, bytes);
+  return { path: out, times };
+}
+
 // ---------------------------------------------------------------------------
 // Frame directories
 

@@ -7,6 +7,7 @@ import { isMediaError, MediaError, type MediaErrorCode } from '../../src/media/e
 import { readFrames } from '../../src/media/frames.js';
 import { probeFrameDir, probeInput, probeVideo } from '../../src/media/probe.js';
 import {
+  corruptPackets,
   makeAudioOnly,
   makeEmptyFile,
   makeFrameDir,
@@ -17,6 +18,7 @@ import {
   makeTruncated,
   makeVfrClip,
   makeZeroFrameClip,
+  type SyntheticClip,
 } from '../helpers/synthetic.js';
 
 let dir: string;
@@ -120,6 +122,51 @@ describe('probeVideo on a file cut short', () => {
   it('has no warnings for a whole file', async () => {
     const clip = await makeMovingShapeClip(dir, { width: 64, height: 48, frames: 4, name: 'whole.mp4' });
     expect((await probeVideo(clip.path)).warnings).toBeUndefined();
+  });
+});
+
+describe('probeVideo with decode, on a file with a corrupt packet in the middle', () => {
+  let clip: SyntheticClip;
+  beforeAll(async () => {
+    // 20 frames at 10 fps, one GOP with B-frames: packet 5 (file order) is a P-frame shown at 0.5 s.
+    clip = await makeMovingShapeClip(dir, { width: 96, height: 64, frames: 20, fps: 10, name: 'to-corrupt.mp4' });
+  });
+
+  it('takes the frames that decode, says which are missing, and every reader of its frames agrees', async () => {
+    const corrupt = await corruptPackets(clip.path, [5]);
+    // The packet list cannot tell: every packet is there.
+    expect((await probeVideo(corrupt.path)).frames).toBe(20);
+    const meta = await probeVideo(corrupt.path, { decode: true });
+    expect(meta.frames).toBe(19);
+    const expected = Array.from({ length: 20 }, (_, i) => i / 10).filter((t) => Math.abs(t - corrupt.times[0]) > 1e-6);
+    expect(meta.timestamps).toEqual(expected.map((t) => expect.closeTo(t, 6)));
+    // Missing in the middle: the video lasts as long as before.
+    expect(meta.duration).toBeCloseTo(2, 6);
+    expect(meta.warnings).toEqual([
+      {
+        code: 'frames_missing',
+        decodedFrames: 19,
+        declaredFrames: 20,
+        missingTimes: corrupt.times,
+        message: `1 of the video's 20 frames do not decode (at ${corrupt.times[0].toFixed(2)} s); they are left out and the 19 others are processed`,
+      },
+    ]);
+    // The whole decode yields exactly those frames, and a read from a later frame (as an embed helper's
+    // chunk seeks) yields the same pixels for the same indices.
+    const all: Buffer[] = [];
+    for await (const frame of readFrames(corrupt.path, meta)) all.push(Buffer.from(frame.data));
+    expect(all).toHaveLength(19);
+    for (const start of [4, 5, 9]) {
+      for await (const frame of readFrames(corrupt.path, meta, { start, end: start + 3 })) expect(Buffer.from(frame.data).equals(all[frame.index])).toBe(true);
+    }
+  });
+
+  it('changes nothing for a whole file, and refuses one of which no frame decodes', async () => {
+    expect(await probeVideo(clip.path, { decode: true })).toEqual(await probeVideo(clip.path));
+    const hopeless = await corruptPackets(clip.path, Array.from({ length: 20 }, (_, i) => i), 'hopeless.mp4');
+    const error = await probeError(probeVideo(hopeless.path, { decode: true }));
+    expect(error.code).toBe('undecodable');
+    expect(error.message).toMatch(/none of the video's frames can be decoded/);
   });
 });
 
