@@ -1,6 +1,7 @@
 import sharp from 'sharp';
 import type { Config } from '../config.js';
 import type { JobStore } from '../jobs/job-store.js';
+import { readStoredVideo } from '../jobs/job-video.js';
 import { correctionFile, jobRelativePaths, renderPayload, sessionPaths } from '../jobs/layout.js';
 import type { QueueRepository } from '../jobs/queue.js';
 import { newRender, type JobRecord, type RenderRecord } from '../jobs/record.js';
@@ -84,13 +85,17 @@ export class JobResults {
     throw new ApiError(404, 'not_found', `frame ${frame} of job ${id} could not be read`);
   }
 
+  /**
+   * The frames as the job counts them: the track job's decoded video.json (job-video.ts), kept; until it
+   * exists, the upload's probe, not kept (a frame that does not decode would shift the ones after it).
+   */
   private async meta(id: string, input: string): Promise<VideoMeta> {
     let meta = this.metas.get(id);
-    if (!meta) {
-      meta = await probeInput(input, { timeoutMs: 30_000 });
-      this.metas.set(id, meta);
-      while (this.metas.size > META_CACHE_SIZE) this.metas.delete(this.metas.keys().next().value!);
-    }
+    if (meta) return meta;
+    meta = await readStoredVideo(this.deps.storage, jobRelativePaths(id).video);
+    if (!meta) return probeInput(input, { timeoutMs: 30_000 });
+    this.metas.set(id, meta);
+    while (this.metas.size > META_CACHE_SIZE) this.metas.delete(this.metas.keys().next().value!);
     return meta;
   }
 

@@ -7,6 +7,7 @@ import type { RenderOutput } from '../output/render-spec.js';
 import type { QueueRepository } from '../jobs/queue.js';
 import { EMPTY_PROGRESS, isTerminal, newRender, type JobRecord } from '../jobs/record.js';
 import type { Logger } from '../logger.js';
+import { videoSummary } from '../inference/inference-protocol.js';
 import { probeInput } from '../media/index.js';
 import type { Metrics } from '../metrics.js';
 import { checkPromptsAgainstVideo, parsePrompts, PromptsError, requestedRenders } from '../prompts.js';
@@ -116,7 +117,7 @@ export class JobService {
       state: 'queued',
       stage: 'queued',
       progress: { ...EMPTY_PROGRESS, framesTotal: meta.frames },
-      video: { width: meta.width, height: meta.height, fps: meta.fps, frames: meta.frames, duration: meta.duration },
+      video: videoSummary(meta),
       objects: prompts.objects.length,
       owner: submission.owner,
       attempts: 0,

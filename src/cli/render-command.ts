@@ -105,7 +105,8 @@ async function readSourceFile(dir: string): Promise<string> {
 async function probeSource(input: string, masks: MasksDocument): Promise<VideoMeta> {
   let meta: VideoMeta;
   try {
-    meta = await probeInput(input);
+    // Decoded, as `track` did: a frame that does not decode is missing from both.
+    meta = await probeInput(input, { decode: true });
   } catch (error) {
     if (isMediaError(error)) throw new InputError(`the source ${input}: ${error.message}`, error.code);
     throw error;

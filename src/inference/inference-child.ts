@@ -35,6 +35,7 @@ import {
   type ToChild,
   type TrackOutcome,
   type TrackRequest,
+  videoSummary,
 } from './inference-protocol.js';
 import { encodeChunk, SharedEmbeddings } from './shared-embeddings.js';
 
@@ -77,7 +78,7 @@ let running: { runId: number; session?: TrackingSession; early: RunningCorrectio
 
 async function track(runId: number, request: TrackRequest, signal: AbortSignal): Promise<TrackOutcome> {
   const { owner, windowFrames, keep } = request.embeddings;
-  const meta = await probeInput(request.input);
+  const meta = request.video;
   if (!request.embeddings.remote) await mkdir(request.embeddings.dir, { recursive: true });
   const store = openEmbeddingStore(request.embeddings, storage);
   const embeddings = new SharedEmbeddings({ store, segmenter, input: request.input, meta, owner, windowFrames, keep, signal });
@@ -87,6 +88,7 @@ async function track(runId: number, request: TrackRequest, signal: AbortSignal):
     let session: TrackingSession | undefined;
     const result = await trackVideo({
       input: request.input,
+      video: meta,
       prompts: request.prompts,
       segmenter,
       outDir: request.outDir,
@@ -101,10 +103,10 @@ async function track(runId: number, request: TrackRequest, signal: AbortSignal):
       onProgress: (p) => send({ type: 'progress', runId, progress: { pass: p.stage, framesDone: p.framesDone, framesTotal: p.framesTotal, lastFrame: p.lastFrame } }),
     });
     if (session!.rewroteDoneFrames) await renderArtifacts({ ...artifactTarget(request, result.video, signal), objects: session!.objectList, results: new FileResults(request.results) });
-    const { width, height, fps, frames, duration } = result.video;
+    const { frames } = result.video;
     const { encodedHere, encodedAhead, readFromStore } = embeddings;
     return {
-      video: { width, height, fps, frames, duration },
+      video: videoSummary(result.video),
       frames,
       embeddings: { encodedHere, encodedAhead, readFromStore },
       objects: session!.objects(),
@@ -123,7 +125,7 @@ function artifactTarget(request: SessionFiles, meta: VideoMeta, signal: AbortSig
 
 /** A correction of a finished session: re-track what it changed, then every artifact again. */
 async function correct(request: CorrectRequest, signal: AbortSignal): Promise<CorrectOutcome> {
-  const meta = await probeInput(request.input);
+  const meta = request.video;
   const results = new FileResults(request.results, request.pending);
   const embeddings = new KeptEmbeddings(openEmbeddingStore(request.embeddings, storage), segmenter);
   const { input, objects, speed } = request;
@@ -142,7 +144,7 @@ async function correct(request: CorrectRequest, signal: AbortSignal): Promise<Co
 }
 
 async function embed(request: EmbedRequest, signal: AbortSignal): Promise<EmbedOutcome> {
-  const meta = await probeInput(request.input);
+  const meta = request.video;
   const store = openEmbeddingStore(request.embeddings, storage);
   return encodeChunk({ store, segmenter, input: request.input, meta, owner: request.embeddings.owner, signal }, request.chunk);
 }

@@ -6,6 +6,11 @@ import type { VideoMeta } from '../types.js';
 
 /** The video's measures as the job record keeps them. */
 export type VideoSummary = Pick<VideoMeta, 'width' | 'height' | 'fps' | 'frames' | 'duration'>;
+
+export function videoSummary(meta: VideoMeta): VideoSummary {
+  const { width, height, fps, frames, duration } = meta;
+  return { width, height, fps, frames, duration };
+}
 import type { HelperOutcome } from './shared-embeddings.js';
 
 /**
@@ -38,6 +43,8 @@ export interface SessionFiles {
 }
 
 export interface TrackRequest extends SessionFiles {
+  /** The job's video as it decodes (the worker probed it; the child does not again). */
+  video: VideoMeta;
   prompts: Prompts;
   embeddings: EmbeddingStoreRef & { windowFrames: number; keep: boolean };
 }
@@ -55,6 +62,7 @@ export interface TrackOutcome {
 
 /** Re-track what a correction changed in a finished session and render its artifacts again. */
 export interface CorrectRequest extends SessionFiles {
+  video: VideoMeta;
   objects: SessionObject[];
   correction: Correction;
   /** The job's speed (its submitted prompts'): a correction re-tracks as the first run tracked. */
@@ -72,6 +80,7 @@ export interface CorrectOutcome {
 /** One chunk of frames for a helper to encode into the store. */
 export interface EmbedRequest {
   input: string;
+  video: VideoMeta;
   embeddings: EmbeddingStoreRef;
   chunk: number;
 }

@@ -13,8 +13,10 @@ import { zipDirectory } from './package.js';
 import type { CorrectPayload, CorrectResult } from './payloads.js';
 import { ARTIFACT_NAMES, isTerminal } from './record.js';
 import type { QueueRepository } from './queue.js';
+import { waitForRoom } from './redis-errors.js';
 import { queueRenders } from './render-job.js';
 import { ProgressClock } from './track-job.js';
+import { jobVideo } from './job-video.js';
 import type { JobWorkspace, Workspaces } from './workspace.js';
 
 /**
@@ -87,8 +89,12 @@ export function createCorrectProcessor(deps: CorrectJobDeps) {
       for (const name of ARTIFACT_NAMES) await workspace.upload(workspace.keys[name]);
       await workspace.writeText(job.data.session, JSON.stringify({ objects: outcome.objects }));
       clock.stage = 'done';
-      await queueRenders(store, queues, jobId, revision);
-      await store.finishRevision(jobId, revision, { progress: clock.snapshot(), objects: outcome.objects.length, artifacts: [...ARTIFACT_NAMES], lastCorrection: { revision, changes: outcome.changes } });
+      // Done work is recorded even if Redis is full just now (a failed attempt would do it all again).
+      const untilRoom = waitForRoom(log, 'the correction', signal);
+      await untilRoom(() => queueRenders(store, queues, jobId, revision));
+      await untilRoom(() =>
+        store.finishRevision(jobId, revision, { progress: clock.snapshot(), objects: outcome.objects.length, artifacts: [...ARTIFACT_NAMES], lastCorrection: { revision, changes: outcome.changes } }),
+      );
       const seconds = (performance.now() - started) / 1000;
       metrics.stageSeconds.observe({ stage: 'correcting' }, seconds);
       log.info({ seconds: Number(seconds.toFixed(1)), changes: outcome.changes, embeddings: outcome.embeddings }, 'correction applied');
@@ -107,8 +113,10 @@ export function createCorrectProcessor(deps: CorrectJobDeps) {
 async function correctRequest(workspace: JobWorkspace, data: CorrectPayload, maxObjects: number) {
   // The records the correction starts from (object storage: the newest revision's, fetched).
   await workspace.fetchAll(data.results);
+  const input = await workspace.input();
   return {
-    input: await workspace.input(),
+    input,
+    video: await jobVideo(workspace, input),
     results: workspace.local(data.results),
     pending: workspace.local(data.pending),
     outDir: workspace.local(data.outDir),
@@ -162,7 +170,8 @@ async function endCorrection(
     throw error;
   }
   const { revision, jobId } = job.data;
-  await store.finishRevision(jobId, revision, { lastCorrection: { revision, changes: [], error: ending.jobError } });
+  // Recorded even while Redis is full: otherwise the job would say `correcting` for ever.
+  await waitForRoom(log, 'the failed correction')(() => store.finishRevision(jobId, revision, { lastCorrection: { revision, changes: [], error: ending.jobError } }));
   log.warn({ err: error, code: ending.jobError.code }, 'correction failed');
   throw ending.unrecoverable ? new UnrecoverableError(ending.jobError.message) : error;
 }

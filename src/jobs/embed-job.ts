@@ -5,6 +5,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { openEmbeddingStore } from '../inference/open-embedding-store.js';
 import type { Inference } from '../inference/inference-process.js';
+import { readStoredVideo } from './job-video.js';
 import type { JobStore } from './job-store.js';
 import type { EmbedPayload, EmbedResult } from './payloads.js';
 import { isTerminal } from './record.js';
@@ -29,7 +30,7 @@ export interface EmbedJobDeps {
   workspaces: Workspaces;
 }
 
-/** How long a chunk that is too far ahead waits before it is looked at again. */
+/** How long a chunk that is too far ahead, or whose video is not decoded yet, waits before it is looked at again. */
 const AHEAD_DELAY_MS = 1000;
 
 export function createEmbedProcessor(deps: EmbedJobDeps) {
@@ -54,13 +55,15 @@ export function createEmbedProcessor(deps: EmbedJobDeps) {
     }
     const embeddings = openEmbeddingStore(ref, workspaces.storage, workspaces.redis);
     if (await embeddings.isDone(chunk)) return { encoded: 0, skipped: 'done' };
+    // The track job decodes the video before its first frame: until then no chunk's frames are sure
+    // (a frame that does not decode shifts every one after it).
+    const video = await readStoredVideo(workspaces.storage, workspace.keys.video);
+    if (!video) return giveWay(job, token, 'video not decoded yet');
     const cursor = await embeddings.readCursor();
-    const { start, end } = embeddings.chunkRange(chunk, record.video.frames);
+    const { start, end } = embeddings.chunkRange(chunk, video.frames);
+    if (start >= video.frames) return { encoded: 0, skipped: 'beyond the video' };
     if (end <= cursor) return { encoded: 0, skipped: 'consumed' };
-    if (start >= cursor + config.embedWindowFrames && token) {
-      await job.moveToDelayed(Date.now() + AHEAD_DELAY_MS, token);
-      throw new DelayedError();
-    }
+    if (start >= cursor + config.embedWindowFrames) return giveWay(job, token, 'ahead');
 
     // Stop when the worker shuts down or the job ends (cancelled, failed, finished).
     const controller = new AbortController();
@@ -78,7 +81,7 @@ export function createEmbedProcessor(deps: EmbedJobDeps) {
     const started = performance.now();
     try {
       const outcome = await inference.embed(
-        { input: await workspace.input(), embeddings: ref, chunk },
+        { input: await workspace.input(), video, embeddings: ref, chunk },
         { signal: controller.signal },
       );
       if (outcome.encoded > 0) {
@@ -96,6 +99,13 @@ export function createEmbedProcessor(deps: EmbedJobDeps) {
       await sweepAfterJob(deps, jobId, job.data.embeddings);
     }
   };
+}
+
+/** Looks at the chunk again in a moment (BullMQ's delay); without a token (called directly), skips it. */
+async function giveWay(job: Job<EmbedPayload, EmbedResult, 'embed'>, token: string | undefined, why: string): Promise<EmbedResult> {
+  if (!token) return { encoded: 0, skipped: why };
+  await job.moveToDelayed(Date.now() + AHEAD_DELAY_MS, token);
+  throw new DelayedError();
 }
 
 /**

@@ -1,6 +1,7 @@
 import { UnrecoverableError } from 'bullmq';
 import { InferenceError, RunAbortedError } from '../inference/inference-process.js';
-import type { MediaErrorCode } from '../media/index.js';
+import { isMediaError, type MediaErrorCode } from '../media/index.js';
+import { PromptsError } from '../prompts.js';
 import { StorageError } from '../storage/storage.js';
 import type { JobStore } from './job-store.js';
 import type { JobError, JobProgress, JobStage } from './record.js';
@@ -36,14 +37,14 @@ export function describeFailure(error: unknown): { jobError: JobError; unrecover
   }
   const stored = storageFailure(error);
   if (stored) return { jobError: stored, unrecoverable: false };
-  if (error instanceof InferenceError) {
-    if (error.kind === 'MediaError' && error.code && INPUT_MEDIA_CODES.has(error.code as MediaErrorCode)) {
-      return { jobError: { code: error.code, message: error.message }, unrecoverable: true };
-    }
-    if (error.kind === 'PromptsError') return { jobError: { code: 'invalid_prompts', message: error.message }, unrecoverable: true };
+  // From the inference child (an InferenceError naming the kind), or from this process (the decode pass).
+  const kind = error instanceof InferenceError ? error.kind : isMediaError(error) ? 'MediaError' : error instanceof PromptsError ? 'PromptsError' : undefined;
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (kind === 'MediaError' && typeof code === 'string' && INPUT_MEDIA_CODES.has(code as MediaErrorCode)) {
+    return { jobError: { code, message: (error as Error).message }, unrecoverable: true };
   }
+  if (kind === 'PromptsError') return { jobError: { code: 'invalid_prompts', message: (error as Error).message }, unrecoverable: true };
   if (error instanceof UnrecoverableError) {
-    const code = (error as { code?: unknown }).code;
     return { jobError: { code: typeof code === 'string' ? code : 'unprocessable', message: error.message }, unrecoverable: true };
   }
   return { jobError: { code: 'internal', message: 'the job failed on the server; see the server logs' }, unrecoverable: false };

@@ -7,6 +7,8 @@ import path from 'node:path';
  *   DATA_DIR/uploads/            multer's temporary files (moved or deleted before the request ends)
  *   DATA_DIR/jobs/<id>/input     the uploaded video, as received
  *   DATA_DIR/jobs/<id>/prompts.json
+ *   DATA_DIR/jobs/<id>/video.json   the video as decoded (frames, timestamps, warnings): probed once by the
+ *                                track job, so every stage counts the same frames in a damaged file
  *   DATA_DIR/jobs/<id>/embeddings/  frame embeddings shared by the workers while tracking, kept for corrections
  *   DATA_DIR/jobs/<id>/session.json the tracking session's objects (prompts, absent marks) after the newest revision
  *   DATA_DIR/jobs/<id>/corrections/<K>.json  the K-th correction, as posted
@@ -66,6 +68,7 @@ export function jobRelativePaths(id: string) {
     dir,
     input: path.join(dir, 'input'),
     prompts: path.join(dir, 'prompts.json'),
+    video: path.join(dir, 'video.json'),
     embeddings: path.join(dir, 'embeddings'),
     session: path.join(dir, 'session.json'),
     corrections: path.join(dir, 'corrections'),

@@ -1,3 +1,5 @@
+import type { Logger } from '../logger.js';
+
 /**
  * Redis at `maxmemory` with the `noeviction` policy refuses every command
  * that could use memory with an `OOM command not allowed when used memory >
@@ -45,4 +47,10 @@ export async function whileRedisFull<T>(write: () => Promise<T>, options: WhileF
       await new Promise((resolve) => setTimeout(resolve, everyMs));
     }
   }
+}
+
+/** whileRedisFull as the job handlers use it: until a shutdown, saying once (at warn) what waits. */
+export function waitForRoom(log: Logger, what: string, signal?: AbortSignal) {
+  return <T>(write: () => Promise<T>): Promise<T> =>
+    whileRedisFull(write, { signal, onFull: (error) => log.warn({ err: error }, `Redis is at maxmemory: waiting for room to record ${what}`) });
 }

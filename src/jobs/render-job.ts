@@ -2,7 +2,6 @@ import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { DelayedError, UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import type { Logger } from '../logger.js';
-import { probeInput } from '../media/index.js';
 import type { Metrics } from '../metrics.js';
 import { masksResults, renderVideos, type MasksDocument } from '../output/render.js';
 import type { RenderSpec } from '../output/render-spec.js';
@@ -12,6 +11,8 @@ import { renderKey, renderPayload } from './layout.js';
 import type { RenderPayload, RenderResult } from './payloads.js';
 import type { QueueRepository } from './queue.js';
 import type { RenderRecord } from './record.js';
+import { jobVideo } from './job-video.js';
+import { waitForRoom } from './redis-errors.js';
 import type { JobWorkspace, Workspaces } from './workspace.js';
 
 /**
@@ -77,7 +78,7 @@ export function createRenderProcessor(deps: RenderJobDeps) {
 /** Renders into the workspace and uploads; returns the file's size. */
 async function renderFile(workspace: JobWorkspace, data: RenderPayload, spec: RenderSpec, signal?: AbortSignal): Promise<number> {
   const input = await workspace.input();
-  const meta = await probeInput(input, { timeoutMs: 30_000 });
+  const meta = await jobVideo(workspace, input, signal);
   const results = masksResults(JSON.parse(await workspace.mustRead(data.masks)) as MasksDocument);
   const key = renderKey(data.jobId, data.revision, data.file);
   const local = workspace.local(key);
@@ -97,7 +98,11 @@ async function renderFile(workspace: JobWorkspace, data: RenderPayload, spec: Re
 async function recordRender(deps: RenderJobDeps, workspace: JobWorkspace, data: RenderPayload, previous: number | undefined): Promise<RenderResult['skipped']> {
   const { jobId, file, revision } = data;
   const key = renderKey(jobId, revision, file);
-  if (await deps.store.patchRender(jobId, file, { state: 'succeeded', fileRevision: revision, error: null }, revision)) {
+  // A made file is recorded even while Redis is full (failing would make it again, and leave it `running`).
+  const recorded = await waitForRoom(deps.logger.child({ jobId, file }), 'the render')(() =>
+    deps.store.patchRender(jobId, file, { state: 'succeeded', fileRevision: revision, error: null }, revision),
+  );
+  if (recorded) {
     if (previous !== undefined && previous !== revision) await workspace.storage.delete(renderKey(jobId, previous, file)).catch(() => undefined);
     return undefined;
   }
@@ -130,7 +135,7 @@ async function endRender(error: unknown, context: { job: RenderJob; token?: stri
     await store.patchRender(jobId, file, { state: 'queued' }, revision);
     throw error;
   }
-  await store.patchRender(jobId, file, { state: 'failed', error: ending.jobError }, revision);
+  await waitForRoom(log, 'the failed render')(() => store.patchRender(jobId, file, { state: 'failed', error: ending.jobError }, revision));
   log.warn({ err: error, code: ending.jobError.code }, 'render failed');
   throw ending.unrecoverable ? new UnrecoverableError(ending.jobError.message) : error;
 }

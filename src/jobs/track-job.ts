@@ -3,21 +3,24 @@ import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import type { Config } from '../config.js';
 import type { Inference, RunningRun, TrackProgressMessage } from '../inference/inference-process.js';
 import { RunAbortedError } from '../inference/inference-process.js';
+import { videoSummary } from '../inference/inference-protocol.js';
 import type { ObjectChange, SessionObject } from '../pipeline/tracking-session.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { parseCorrection, parsePrompts } from '../prompts.js';
 import { removeTemporaryFiles } from '../util/atomic.js';
+import type { VideoMeta } from '../types.js';
 import { exists } from '../util/fs.js';
 import { enforceEmbeddingBudget } from './embedding-budget.js';
 import { CANCELLED, endingFor, Heartbeat, inputError, SHUTDOWN } from './job-run.js';
 import type { JobStore } from './job-store.js';
+import { decodeJobVideo } from './job-video.js';
 import { correctionFile } from './layout.js';
 import { zipDirectory } from './package.js';
 import type { TrackPayload, TrackResult } from './payloads.js';
 import type { QueueRepository } from './queue.js';
 import { queueRenders } from './render-job.js';
-import { whileRedisFull } from './redis-errors.js';
+import { waitForRoom } from './redis-errors.js';
 import { ARTIFACT_NAMES, EMPTY_PROGRESS, isTerminal, type JobProgress, type JobRecord, type JobStage } from './record.js';
 import type { JobWorkspace, Workspaces } from './workspace.js';
 
@@ -225,24 +228,40 @@ class TrackRun {
     const done = (await this.workspace.has(keys.overlay)) && (await this.workspace.has(keys.masks)) && ((await this.workspace.has(keys.pngZip)) || (await exists(this.files.pngDir)));
     let outcome: TrackOutcome = { video: record.video, revision: 0, changes: [] };
     if (done) this.log.info('tracking outputs already complete: skipping to packaging');
-    else outcome = await this.runTracking();
+    else outcome = await this.runTracking(await this.decodedVideo(record));
     clock.allFinal(outcome.video.frames);
-    await this.untilRedisHasRoom(() => queues.removeEmbedJobs(data.jobId, outcome.video.frames, data.chunkFrames));
+    // The helpers' chunks were queued for the frames the upload listed (more than decode, in a damaged file).
+    const listed = Math.max(outcome.video.frames, record.video.frames);
+    await this.untilRedisHasRoom(() => queues.removeEmbedJobs(data.jobId, listed, data.chunkFrames));
     if (!config.keepEmbeddings) await storage.deletePrefix(`${data.embeddings}/`);
     else await enforceEmbeddingBudget(storage, config.embeddingBudgetBytes, (id) => this.idle(id), this.log);
     if (this.controller.signal.aborted) throw new RunAbortedError(this.controller.signal.reason);
     return outcome;
   }
 
+  /**
+   * The video as it decodes (job-video.ts), before any frame is processed. When frames in the middle do
+   * not decode, the record says so: its frames and warnings are what the status, corrections and
+   * renders go by from now on.
+   */
+  private async decodedVideo(record: JobRecord): Promise<VideoMeta> {
+    const meta = await decodeJobVideo(this.workspace, this.controller.signal);
+    if (meta.frames === record.video.frames) return meta;
+    this.log.warn({ frames: meta.frames, listed: record.video.frames, warnings: meta.warnings }, 'frames of the video do not decode');
+    const patch = { video: videoSummary(meta), warnings: meta.warnings, progress: { ...this.clock!.snapshot(), framesTotal: meta.frames } };
+    await this.untilRedisHasRoom(() => this.deps.store.update(this.job.data.jobId, patch, { only: ['running'] }));
+    return meta;
+  }
+
   /** The first run in the child; its outputs stored (uploaded, on object storage). */
-  private async runTracking(): Promise<TrackOutcome> {
+  private async runTracking(video: VideoMeta): Promise<TrackOutcome> {
     const { config, inference, metrics } = this.deps;
     const data = this.job.data;
     const clock = this.clock!;
     const prompts = parsePrompts(await this.workspace.mustRead(data.prompts), config.limits.maxObjects);
     const started = performance.now();
     const embeddings = { ...this.workspace.embeddings(data.embeddings, data.chunkFrames, `track:${data.jobId}`), windowFrames: config.embedWindowFrames, keep: config.keepEmbeddings };
-    const request = { ...(await this.sessionFiles()), prompts, embeddings };
+    const request = { ...(await this.sessionFiles()), prompts, embeddings, video };
     // An earlier attempt whose inference child was killed (SIGKILL, OOM killer) left its work in progress.
     const left = [...(await removeTemporaryFiles(request.outDir)), ...(await removeTemporaryFiles(request.results))];
     if (left.length) this.log.info({ files: left }, 'removed the temporary files of an earlier attempt');
@@ -403,7 +422,7 @@ class TrackRun {
    * the job waits for memory instead of failing its attempt. A shutdown stops the wait.
    */
   private untilRedisHasRoom<T>(write: () => Promise<T>): Promise<T> {
-    return whileRedisFull(write, { signal: this.signal, onFull: (error) => this.log.warn({ err: error }, 'Redis is at maxmemory: waiting for room to record the job') });
+    return waitForRoom(this.log, 'the job', this.signal)(write);
   }
 
   /** The attempt is over: no more beats; its scratch files go (the job's stored files stay). */

@@ -23,6 +23,8 @@ export type { EmbeddingSource } from './tracking-session.js';
 
 export interface TrackVideoInput {
   input: string;
+  /** The input as probed (with `decode`); probed here, decoding it, when not given. */
+  video?: VideoMeta;
   prompts: Prompts;
   segmenter: SamSegmenter;
   outDir: string;
@@ -71,7 +73,8 @@ function framesTotal(prompts: Prompts, meta: VideoMeta): number {
 }
 
 export async function trackVideo(job: TrackVideoInput): Promise<TrackVideoResult> {
-  const meta = limitFrames(await probeInput(job.input), job.maxFrames);
+  // Decoded once before the run: a frame that does not decode must be missing from the start, not shift the rest.
+  const meta = limitFrames(job.video ?? (await probeInput(job.input, { decode: true, signal: job.signal })), job.maxFrames);
   checkPromptsAgainstVideo(job.prompts, meta);
   const results = job.results ?? new MemoryResults();
   const session = new TrackingSession({

@@ -12,18 +12,22 @@ import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { InferenceProcess, RunAbortedError } from '../../src/inference/inference-process.js';
 import { createLogger } from '../../src/logger.js';
+import { probeInput } from '../../src/media/index.js';
+import type { VideoMeta } from '../../src/types.js';
 import { removeTemporaryFiles } from '../../src/util/atomic.js';
 import { makeMovingShapeClip, type SyntheticClip } from '../helpers/synthetic.js';
 import { eventually } from '../helpers/service.js';
 
 let dir: string;
 let clip: SyntheticClip;
+let meta: VideoMeta;
 // killAfterMs 1: every cancel ends with SIGKILL, the path a stuck run would take.
 const inference = new InferenceProcess({ logger: createLogger('silent'), killAfterMs: 1 });
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'clipmask-inference-'));
   [clip] = await Promise.all([makeMovingShapeClip(dir, { width: 96, height: 72, frames: 3, fps: 3 }), inference.start()]);
+  meta = await probeInput(clip.path, { decode: true });
 });
 afterAll(async () => {
   await inference.close();
@@ -32,6 +36,7 @@ afterAll(async () => {
 
 const request = (name: string) => ({
   input: clip.path,
+  video: meta,
   prompts: { objects: [{ id: 1, prompts: [{ frame: 0, points: [[...clip.center(0).map(Math.round), 1] as [number, number, 1]] }] }] },
   outDir: path.join(dir, name),
   pngDir: path.join(dir, name, 'png'),

@@ -15,7 +15,9 @@ import { sessionState } from '../../src/jobs/correct-job.js';
 import { CANCELLED, endingFor, SHUTDOWN, type EndingContext } from '../../src/jobs/job-run.js';
 import { jobPaths, jobRelativePaths } from '../../src/jobs/layout.js';
 import { ProgressClock } from '../../src/jobs/track-job.js';
+import { MediaError } from '../../src/media/errors.js';
 import { frameRecord, objectRecord } from '../../src/output/masks-json.js';
+import { PromptsError } from '../../src/prompts.js';
 import { FileResults } from '../../src/output/result-store.js';
 import { DiskStorage, StorageError } from '../../src/storage/index.js';
 
@@ -46,6 +48,12 @@ describe('endingFor: what a run that stopped early becomes', () => {
     const prompts = new InferenceError({ name: 'PromptsError', message: 'objects[0]: bad', field: 'objects[0]' });
     expect(endingFor(prompts, context())).toMatchObject({ action: 'fail', jobError: { code: 'invalid_prompts' }, unrecoverable: true });
     expect(endingFor(Object.assign(new UnrecoverableError('nope'), { code: 'unprocessable' }), context())).toMatchObject({ action: 'fail', unrecoverable: true });
+    // The same from this process (the track job's decode pass), not only from the child.
+    const here = new MediaError('undecodable', "none of the video's frames can be decoded; the file is damaged");
+    expect(endingFor(here, context())).toEqual({ action: 'fail', jobError: { code: 'undecodable', message: here.message }, unrecoverable: true });
+    expect(endingFor(new PromptsError('frame 30 is beyond the video', 'objects[0]'), context())).toMatchObject({ action: 'fail', jobError: { code: 'invalid_prompts' } });
+    // A media failure that is the server's (ffmpeg killed) is retried.
+    expect(endingFor(new MediaError('ffmpeg_failed', 'the video could not be read'), context())).toMatchObject({ action: 'retry' });
   });
 
   it('retries other failures until the last attempt, and says a full disk plainly', () => {

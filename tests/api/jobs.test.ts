@@ -15,7 +15,7 @@ import { QUEUES } from '../../src/jobs/payloads.js';
 import { maskIoU } from '../../src/segment/postprocess.js';
 import { decodeRle } from '../../src/segment/rle.js';
 import type { CocoRle } from '../../src/types.js';
-import { inspectVideo, makeMovingShapeClip, makeTruncated, type SyntheticClip } from '../helpers/synthetic.js';
+import { corruptPackets, inspectVideo, makeMovingShapeClip, makeTruncated, type SyntheticClip } from '../helpers/synthetic.js';
 import { eventually, filesUnder, getJson, onePointPrompts, pollJob, startTestService, submission, type TestService, untilReady } from '../helpers/service.js';
 
 let t: TestService;
@@ -241,6 +241,24 @@ describe('the tracking service', () => {
     expect(masks.frames).toHaveLength(warning.decodedFrames);
     expect(masks.warnings).toEqual(job.warnings);
     expect((await inspectVideo(path.join(jobPaths(t.dataDir, id).out, 'overlay.mp4'))).frames).toBe(warning.decodedFrames);
+  });
+
+  it('tracks a video with a corrupt packet in the middle through the frames that decode, and says which are missing', async () => {
+    // Packet 5 of 24 (a P-frame): the upload's probe lists 24 frames; the decoder gives 23.
+    const corrupt = await corruptPackets(longClip.path, [5], 'corrupt-middle.mp4');
+    const id = await submit(corrupt.path, onePointPrompts(...longClip.center(0)));
+    const job = await pollJob(t.baseUrl, id, (j) => j.state === 'succeeded' || j.state === 'failed', 60_000);
+    expect(job.state, JSON.stringify(job.error)).toBe('succeeded');
+    expect(job.warnings).toEqual([expect.objectContaining({ code: 'frames_missing', decodedFrames: 23, declaredFrames: 24, missingTimes: corrupt.times })]);
+    expect(job.video.frames).toBe(23);
+    expect(job.progress).toMatchObject({ framesDone: 23, framesTotal: 23, lastFrame: 22 });
+    const masks = await (await fetch(`${t.baseUrl}${job.artifacts.masks}`)).json();
+    expect(masks.frames).toHaveLength(23);
+    expect(masks.warnings).toEqual(job.warnings);
+    expect((await inspectVideo(path.join(jobPaths(t.dataDir, id).out, 'overlay.mp4'))).frames).toBe(23);
+    // The frame images count the same frames: the last is 22.
+    expect((await fetch(`${t.baseUrl}/v1/jobs/${id}/frames/22.jpg`)).status).toBe(200);
+    expect((await fetch(`${t.baseUrl}/v1/jobs/${id}/frames/23.jpg`)).status).toBe(400);
   });
 
   it('on shutdown stops taking jobs and hands a running job back to the queue, files kept', async () => {
