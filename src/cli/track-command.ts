@@ -49,6 +49,8 @@ export async function runTrack(argv: string[], config: Config): Promise<void> {
       `${result.video.frames} frames, ${prompts.objects.length} object(s), speed ${prompts.speed ?? 'best'}, in ${seconds.toFixed(1)} s ` +
         `(${(result.video.frames / seconds).toFixed(2)} fps): ${result.artifacts.overlay}, ${result.artifacts.masks}`,
     );
+    // A damaged video went as far as it decodes: say what is missing (masks.json says it too).
+    for (const warning of result.video.warnings ?? []) console.error(`clipmask: warning (${warning.code}): ${warning.message}`);
     // Where the source is, for `clipmask render DIR` later.
     await writeSourceFile(out, input);
     const renders = requestedRenders(prompts);

@@ -16,7 +16,7 @@ import { parseTrackArgs } from '../../src/cli/track-args.js';
 import { MASKS_FORMAT } from '../../src/output/masks-json.js';
 import { OUTPUT_NAMES } from '../../src/output/render-spec.js';
 import { clipmask } from '../helpers/cli.js';
-import { inspectVideo, makeMovingShapeClip, type SyntheticClip } from '../helpers/synthetic.js';
+import { corruptPackets, inspectVideo, makeMovingShapeClip, type SyntheticClip } from '../helpers/synthetic.js';
 
 // Made now, not in beforeAll: the table of refusals below names files in it.
 const dir = mkdtempSync(path.join(tmpdir(), 'clipmask-cli-render-'));
@@ -105,6 +105,23 @@ describe('clipmask render arguments', () => {
     const result = await clipmask('render', file('fake'), '--output', 'matte.mp4', '--source', other.path);
     expect(result.code).toBe(2);
     expect(result.stderr.trim()).toBe(`clipmask: the source ${other.path} is 96x64 but the masks are 160x120: is it the video that was tracked?`);
+  });
+});
+
+describe('a damaged video', () => {
+  it('track says which frames do not decode and leaves them out; render counts the same frames', async () => {
+    const whole = await makeMovingShapeClip(dir, { width: 160, height: 120, frames: 12, fps: 8, name: 'to-damage.mp4' });
+    const damaged = await corruptPackets(whole.path, [5], 'damaged.mp4');
+    const out = file('damaged-result');
+    const tracked = await clipmask('track', damaged.path, '--prompts', file('prompts.json'), '--out', out);
+    expect(tracked.code, tracked.stderr).toBe(0);
+    expect(tracked.stderr).toContain(`clipmask: warning (frames_missing): 1 of the video's 12 frames do not decode (at ${damaged.times[0].toFixed(2)} s)`);
+    const masks = JSON.parse(await readFile(path.join(out, 'masks.json'), 'utf8'));
+    expect(masks.frames).toHaveLength(11);
+    expect(masks.warnings).toEqual([expect.objectContaining({ code: 'frames_missing', decodedFrames: 11, declaredFrames: 12 })]);
+    const rendered = await clipmask('render', out, '--output', 'matte.mp4');
+    expect(rendered.code, rendered.stderr).toBe(0);
+    expect(await inspectVideo(path.join(out, 'matte.mp4'))).toMatchObject({ frames: 11 });
   });
 });
 

@@ -11,7 +11,7 @@ import { maskToRuns } from '../../src/segment/rle.js';
 import { SPEEDS } from '../../src/types.js';
 import { colourFor } from '../../web/src/colours.js';
 import { paintMasks } from '../../web/src/draw.js';
-import { describeError, formatEta } from '../../web/src/format.js';
+import { describeError, describeWarning, formatEta } from '../../web/src/format.js';
 import { boxFromDrag, clientToVideo, containRect, videoToClient } from '../../web/src/geometry.js';
 import { MaskPreviewer } from '../../web/src/preview.js';
 import {
@@ -325,5 +325,12 @@ describe('words', () => {
     expect(formatEta(null)).toBe('');
     expect(formatEta(42.4)).toBe('about 42 s');
     expect(formatEta(130)).toBe('about 2 min 10 s');
+  });
+
+  it('says what is wrong with a damaged video the job went through, with the server\'s figures', () => {
+    const missing = { code: 'frames_missing', message: "1 of the video's 20 frames do not decode (at 0.50 s); they are left out and the 19 others are processed" };
+    expect(describeWarning(missing)).toBe("The video is damaged: 1 of the video's 20 frames do not decode (at 0.50 s); they are left out and the 19 others are processed.");
+    const cut = { code: 'cut_short', message: 'the video is cut short: 5 of its 20 frames can be decoded (up to 0.40 s); the 15 after them are missing' };
+    expect(describeWarning(cut)).toBe('The video is cut short: 5 of its 20 frames can be decoded (up to 0.40 s); the 15 after them are missing.');
   });
 });

@@ -271,6 +271,16 @@ describe('the web page', () => {
     expect(await page.locator('li[data-object-id="2"] .object-count').textContent()).toMatch(/^0 points, 1 box/);
     await page.screenshot({ path: await screenshotPath('07-phone-editor.png'), fullPage: true });
 
+    // A job that went through a damaged video says so beside its summary (the answer stubbed with the warning
+    // the service gives; tests/api/jobs.test.ts makes a real one).
+    const damagedId = '00000000-0000-4000-8000-0000000da3a9';
+    const warning = { code: 'frames_missing', message: "1 of the video's 24 frames do not decode (at 0.50 s); they are left out and the 23 others are processed", decodedFrames: 23, declaredFrames: 24, missingTimes: [0.5] };
+    await page.route(`**/v1/jobs/${damagedId}`, (route) => route.fulfill({ json: { ...job, id: damagedId, state: 'cancelled', stage: 'tracking', artifacts: undefined, warnings: [warning] } }));
+    await page.evaluate((jobId) => (location.hash = `#/jobs/${jobId}`), damagedId);
+    await page.locator('#job-view[data-state=cancelled]').waitFor();
+    expect(await page.getByTestId('job-warnings').textContent()).toBe(`The video is damaged: ${warning.message}.`);
+    expect(await page.getByTestId('job-warnings').isVisible()).toBe(true);
+
     // A failed job is explained in plain words. (The API's answer is stubbed: a real failure needs a broken worker.)
     const failedId = '00000000-0000-4000-8000-00000000f00d';
     await page.route(`**/v1/jobs/${failedId}`, (route) =>
@@ -280,6 +290,7 @@ describe('the web page', () => {
     );
     await page.evaluate((jobId) => (location.hash = `#/jobs/${jobId}`), failedId);
     await page.locator('#job-view[data-state=failed]').waitFor();
+    await page.getByTestId('job-warnings').waitFor({ state: 'hidden' });
     expect(await page.getByTestId('job-error').textContent()).toBe(
       'The job failed. That video file seems to be cut short or damaged. Details: the video ends early, at frame 5.',
     );

@@ -104,6 +104,15 @@ const ERROR_WORDS: Record<string, string> = {
 };
 
 /**
+ * A warning of a job (a damaged video processed as far as it decodes) as a
+ * sentence for people: the server's message, which says which frames.
+ */
+export function describeWarning(warning: { code: string; message: string }): string {
+  const message = warning.message.trim().replace(/\.$/, '');
+  return warning.code === 'frames_missing' ? `The video is damaged: ${message}.` : `${capitalize(message)}.`;
+}
+
+/**
  * A sentence for people from an error code and the server's own message:
  * our words for codes we know, then the server's message when it adds something.
  */

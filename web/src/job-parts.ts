@@ -6,7 +6,7 @@
 import * as api from './api.js';
 import { artifactsRevision } from './correction.js';
 import { h, setProgress } from './dom.js';
-import { formatAgo, formatEta, stageText, stateText } from './format.js';
+import { describeWarning, formatAgo, formatEta, stageText, stateText } from './format.js';
 import { RendersPart, type RenderStatus } from './renders.js';
 import { OUTPUT_PURPOSES } from '../../src/output/render-spec.js';
 
@@ -17,6 +17,8 @@ export function shortId(id: string): string {
 /** "1 object · 8 frames · 160×120 · 8 fps  created just now", with the state's badge. */
 export class SummaryPart {
   readonly element = h('p', { class: 'job-summary' });
+  /** Beside the summary: what is wrong with the video that did not stop the job (frames that do not decode). */
+  readonly warnings = h('p', { class: 'notice', role: 'status', 'data-testid': 'job-warnings', hidden: true });
   private readonly badge = h('span', { class: 'badge', 'data-testid': 'job-state' });
   private readonly facts = h('span');
   private readonly created = h('span', { class: 'muted' });
@@ -33,6 +35,9 @@ export class SummaryPart {
     const revision = job.revision > 0 ? ` · correction ${job.revision}` : '';
     this.facts.textContent = `${objects} object${objects === 1 ? '' : 's'} · ${frames} frames · ${width}×${height} · ${Math.round(fps * 100) / 100} fps${revision}`;
     this.created.textContent = `created ${formatAgo(job.createdAt)}`;
+    const warnings = job.warnings ?? [];
+    this.warnings.hidden = warnings.length === 0;
+    this.warnings.textContent = warnings.map(describeWarning).join(' ');
   }
 }
 

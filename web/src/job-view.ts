@@ -198,7 +198,7 @@ export class JobView {
       cancel,
       remove,
     };
-    this.body.replaceChildren(live.summary.element, live.progress.element, live.result.element, live.workspace, h('div', { class: 'toolbar' }, cancel, remove));
+    this.body.replaceChildren(live.summary.element, live.summary.warnings, live.progress.element, live.result.element, live.workspace, h('div', { class: 'toolbar' }, cancel, remove));
     this.live = live;
     return live;
   }
@@ -234,6 +234,7 @@ export class JobView {
       const error = job.error;
       return [
         summary.element,
+        summary.warnings,
         h('p', { class: 'error', role: 'alert', 'data-testid': 'job-error' }, `The job failed. ${describeError(error?.code ?? 'internal', error?.message)}`),
         h('p', { class: 'muted small' }, error ? `Error code: ${error.code}. ` : '', `Stopped at: ${stageText(job.stage).toLowerCase()}.`),
         h('p', {}, h('a', { href: '#/' }, 'Back to the editor'), ' to change the clicks or choose another video.'),
@@ -241,7 +242,7 @@ export class JobView {
       ];
     }
     const text = job.error ? describeError(job.error.code, job.error.message) : job.state === 'cancelled' ? 'The job was cancelled.' : 'The job has no result.';
-    return [summary.element, h('p', { class: 'notice', 'data-testid': 'job-error' }, text), bar];
+    return [summary.element, summary.warnings, h('p', { class: 'notice', 'data-testid': 'job-error' }, text), bar];
   }
 
   private deleteButton(job: api.JobStatus): HTMLElement {
