@@ -495,6 +495,8 @@ function getAt(value: any, path: JsonPath): any {
  * sometimes then damaged as text (truncated, a comment, a BOM, a duplicate key).
  * `frozen` paths (e.g. a preview's frame) are left as they are.
  */
+const MAX_GROWN_CHARS = 4_000_000;
+
 export function mutateJson(base: unknown, rng: Rng, frozen: string[] = []): { text: string; what: string[] } {
   const value = structuredClone(base) as any;
   const what: string[] = [];
@@ -520,7 +522,10 @@ export function mutateJson(base: unknown, rng: Rng, frozen: string[] = []): { te
       if (holder) holder[rng.pick(['extra', 'Objects', 'id ', '__proto__', 'constructor', 'toString', 'colour', '\u0000', '🎬'])] = nastyValue(rng);
     } else if (op === 'grow') {
       const item = getAt(root, target);
-      const n = rng.pick([2, 17, 65, 1001, 5000]);
+      // Capped at about 4 MB of JSON (four times the prompts limit): grows nested in grows multiply, and
+      // seed 2 once grew 5,000 objects of 5,000 points each, out of this process's heap.
+      const itemChars = (JSON.stringify(Array.isArray(item) ? item[0] : item) ?? '').length + 1;
+      const n = Math.max(2, Math.min(rng.pick([2, 17, 65, 1001, 5000]), Math.floor(MAX_GROWN_CHARS / itemChars)));
       if (Array.isArray(item) && item.length > 0) parent[key] = Array.from({ length: n }, (_, j) => structuredClone(item[j % item.length]));
       else parent[key] = Array.from({ length: n }, () => structuredClone(item));
     } else parent[key] = [parent[key]];
