@@ -49,7 +49,7 @@ export async function probeVideo(filePath: string, options: ProbeOptions = {}): 
   });
   const stream = chooseVideoStream(header);
   let { packets, warning } = await readVideoPackets(ffprobe, absolute, stream, options);
-  if (options.decode && !warning) ({ packets, warning } = await checkDecodes(ffprobe, absolute, stream, packets, { ...options, timeoutMs: decodeTimeoutMs(packets.length, options) }));
+  if (options.decode && !warning) ({ packets, warning } = await checkDecodes(ffprobe, absolute, stream, packets, options));
   const meta = describeVideo(header, stream, packets, warning);
   checkLimits(meta, options.limits);
   return meta;
@@ -117,7 +117,7 @@ async function readVideoPackets(ffprobe: string, file: string, stream: VideoStre
   const packets = parsePacketLines(result.stdout);
   const declaredFrames = Number(stream.nb_frames);
   const endedEarly = result.stderr.includes(/partial file/i) || (Number.isFinite(declaredFrames) && packets.length < declaredFrames);
-  if (endedEarly) return cutShort(ffprobe, file, stream, { ...options, timeoutMs: decodeTimeoutMs(packets.length, options) });
+  if (endedEarly) return cutShort(ffprobe, file, stream, packets.length, options);
   if (result.code !== 0) {
     throw new MediaError('ffmpeg_failed', 'the video could not be read', { detail: result.stderr.lines() });
   }
@@ -131,8 +131,8 @@ async function readVideoPackets(ffprobe: string, file: string, stream: VideoStre
  * the last packets before a cut are often partial, and with B-frames the
  * packets present are not the frames shown). None decodes: `truncated`.
  */
-async function cutShort(ffprobe: string, file: string, stream: VideoStream, options: ProbeOptions): Promise<{ packets: Packet[]; warning: MediaWarning }> {
-  const { times, stderr } = await decodedFrameTimes(ffprobe, file, stream, options);
+async function cutShort(ffprobe: string, file: string, stream: VideoStream, listedPackets: number, options: ProbeOptions): Promise<{ packets: Packet[]; warning: MediaWarning }> {
+  const { times, stderr } = await decodedFrameTimes(ffprobe, file, stream, listedPackets, options);
   if (times.length === 0) throw new MediaError('truncated', 'the video is cut short: none of its frames can be decoded', { detail: stderr.lines() });
   const declared = Number(stream.nb_frames);
   const declaredFrames = Number.isInteger(declared) && declared > times.length ? declared : undefined;
@@ -151,7 +151,7 @@ async function cutShort(ffprobe: string, file: string, stream: VideoStream, opti
  * missing ones were due. None at all: `undecodable`.
  */
 async function checkDecodes(ffprobe: string, file: string, stream: VideoStream, packets: Packet[], options: ProbeOptions): Promise<{ packets: Packet[]; warning?: MediaWarning }> {
-  const { times, stderr } = await decodedFrameTimes(ffprobe, file, stream, options);
+  const { times, stderr } = await decodedFrameTimes(ffprobe, file, stream, packets.length, options);
   if (times.length === 0) throw new MediaError('undecodable', 'none of the video\'s frames can be decoded; the file is damaged', { detail: stderr.lines() });
   const listed = presentationTimes(packets.filter((p) => !p.discard), nominalRate(stream));
   if (times.length >= listed.length) return { packets };
@@ -162,9 +162,8 @@ async function checkDecodes(ffprobe: string, file: string, stream: VideoStream, 
   return { packets: times.map((pts) => ({ pts, discard: false })), warning };
 }
 
-/** The listed times (ascending) that no decoded frame has, matched to within a tenth of a millisecond. */
-function missingTimes(listed: number[], decoded: number[]): number[] {
-  const sorted = [...decoded].sort((a, b) => a - b);
+/** The listed times that no decoded frame has (both ascending), matched to within a tenth of a millisecond. */
+function missingTimes(listed: number[], sorted: number[]): number[] {
   const missing: number[] = [];
   let j = 0;
   for (const t of listed) {
@@ -176,21 +175,18 @@ function missingTimes(listed: number[], decoded: number[]): number[] {
 }
 
 /**
- * A decode pass takes time with the length: it may take the probe's timeout or
- * 100 ms a frame (a decoder slower than 10 fps), whichever is longer, so a
- * long 4K video is not cut off while a file that makes the decoder spin still is.
- */
-function decodeTimeoutMs(frames: number, options: ProbeOptions): number {
-  return Math.max(options.timeoutMs ?? DEFAULT_TIMEOUT_MS, frames * 100);
-}
-
-/**
  * Each decoded frame's presentation time, ascending. A frame without one (AVI
  * with B-frames leaves the last N/A) is still a frame: it is put a nominal
  * frame after the one before, as presentationTimes does for packets.
+ *
+ * The pass takes time with the length: it may take the probe's timeout or
+ * 100 ms a listed packet (a decoder slower than 10 fps), whichever is longer,
+ * so a long 4K video is not cut off while a file that makes the decoder spin still is.
  */
-async function decodedFrameTimes(ffprobe: string, file: string, stream: VideoStream, options: ProbeOptions): Promise<{ times: number[]; stderr: RunResult['stderr'] }> {
-  const result = await runFfprobe(ffprobe, ['-select_streams', String(stream.index), '-show_entries', 'frame=best_effort_timestamp_time', '-of', 'csv=p=0', fileUrl(file)], options);
+async function decodedFrameTimes(ffprobe: string, file: string, stream: VideoStream, listedPackets: number, options: ProbeOptions): Promise<{ times: number[]; stderr: RunResult['stderr'] }> {
+  const timeoutMs = Math.max(options.timeoutMs ?? DEFAULT_TIMEOUT_MS, listedPackets * 100);
+  const args = ['-select_streams', String(stream.index), '-show_entries', 'frame=best_effort_timestamp_time', '-of', 'csv=p=0', fileUrl(file)];
+  const result = await runFfprobe(ffprobe, args, { ...options, timeoutMs });
   const frames: Packet[] = result.stdout
     .split('\n')
     .filter((line) => line.trim() !== '')
